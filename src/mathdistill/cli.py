@@ -1,0 +1,76 @@
+"""The `mathdistill` command. Thin: parses arguments and calls library functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import datasets as ds
+from .datasets.stats import split_stats
+
+app = typer.Typer(help="Distil math reasoning from large teachers into small students, with verified answers.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Benchmarks: list, show, export and describe problems.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+class UserError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Datasets, their splits and problem counts."""
+    for name, info in ds.REGISTRY.items():
+        for split in info.splits:
+            n = len(ds.load(name, split))
+            typer.echo(f"{name}:{split:<12} {n:>6}  {info.description if split == next(iter(info.splits)) else ''}")
+
+
+@data_app.command("show")
+def data_show(problem_id: str = typer.Argument(..., help="e.g. svamp/test/chal-1")) -> None:
+    """One problem as JSON."""
+    typer.echo(json.dumps(ds.get(problem_id).to_json(), ensure_ascii=False, indent=2))
+
+
+@data_app.command("export")
+def data_export(spec: str = typer.Argument(..., help="DATASET:SPLIT, e.g. gsm8k:test"),
+                out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSONL file (default: stdout)")) -> None:
+    """Write a split as JSONL, one problem a line (id, dataset, split, question, answer, ...)."""
+    problems = ds.load(spec)
+    lines = "".join(json.dumps(p.to_json(), ensure_ascii=False) + "\n" for p in problems)
+    if out is None:
+        sys.stdout.write(lines)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(lines, encoding="utf-8")
+        typer.echo(f"wrote {len(problems)} problems to {out}", err=True)
+
+
+@data_app.command("stats")
+def data_stats(specs: list[str] = typer.Argument(None, help="DATASET:SPLIT ... (default: the evaluation splits)"),
+               as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """Question lengths, answer types and operator counts per split."""
+    table = {spec: split_stats(ds.load(spec)) for spec in (specs or ds.EVAL_SPLITS)}
+    if as_json:
+        typer.echo(json.dumps(table, indent=2))
+        return
+    typer.echo(f"{'split':<22}{'n':>6}{'words':>7}{'nums':>6}{'int':>6}{'dec':>5}{'neg':>5}{'eq':>6}  operators")
+    for spec, s in table.items():
+        a = s["answers"]
+        ops = " ".join(f"{k}{v}" for k, v in s["operators"].items())
+        typer.echo(f"{spec:<22}{s['n']:>6}{s['question_words']['mean']:>7}{s['numbers_per_question']:>6}"
+                   f"{a.get('integer', 0):>6}{a.get('decimal', 0):>5}{a.get('negative', 0):>5}{s['with_equation']:>6}  {ops}")
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        app()
+    except (ds.DataError, UserError) as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)

@@ -1,0 +1,94 @@
+"""Benchmarks, all loaded into `Problem` records. `load("svamp:test")` or `load("svamp", "test")`.
+
+Ids are "{dataset}/{split}/{key}" with the dataset's native id as key where it has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+from . import asdiv, gsm8k, math23k, mawps, multiarith, svamp
+from .problem import DataError, Problem, numbers_in
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    loader: Callable[[str], list[Problem]]
+    splits: dict[str, int | None]  # split -> expected count (None: varies per fold)
+    description: str
+    language: str = "en"
+
+
+REGISTRY: dict[str, DatasetInfo] = {d.name: d for d in [
+    DatasetInfo("gsm8k", gsm8k.load, gsm8k.SPLITS, "Grade-school math, multi-step, prose solutions"),
+    DatasetInfo("svamp", svamp.load, svamp.SPLITS, "Varied one-unknown problems with distractors"),
+    DatasetInfo("mawps-asdiv-a", svamp.load_mawps_asdiv_a, svamp.MAWPS_ASDIV_A_SPLITS,
+                "SVAMP paper's training set (MAWPS + ASDiv-A); evaluate on svamp:test"),
+    DatasetInfo("asdiv", asdiv.load, asdiv.SPLITS, "Diverse elementary problems (single-number answers)"),
+    DatasetInfo("asdiv-a", asdiv.load_asdiv_a, asdiv.ASDIV_A_SPLITS, "ASDiv arithmetic subset, SVAMP paper 5-fold CV"),
+    DatasetInfo("mawps", mawps.load, mawps.SPLITS, "MAWPS (MWPToolkit split + SVAMP paper 5-fold CV)"),
+    DatasetInfo("multiarith", multiarith.load, multiarith.SPLITS, "Multi-step arithmetic"),
+    DatasetInfo("math23k", math23k.load, math23k.SPLITS, "Chinese math word problems", language="zh"),
+]}
+
+# The evaluation splits of the contract, and the default training sets.
+EVAL_SPLITS = ("gsm8k:test", "svamp:test", "multiarith:test", "asdiv:test", "mawps:test", "math23k:test")
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """'svamp:test' -> ('svamp', 'test'), with clear errors for unknown names."""
+    name, sep, split = spec.partition(":")
+    name = name.strip().lower()
+    if name not in REGISTRY:
+        raise DataError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}")
+    info = REGISTRY[name]
+    if not sep:
+        if len(info.splits) != 1:
+            raise DataError(f"say which split of {name}: {', '.join(f'{name}:{s}' for s in info.splits)}")
+        split = next(iter(info.splits))
+    if split not in info.splits:
+        raise DataError(f"unknown split {name}:{split}; {name} has: {', '.join(info.splits)}")
+    return name, split
+
+
+@lru_cache(maxsize=32)
+def _load(name: str, split: str) -> tuple[Problem, ...]:
+    problems = tuple(REGISTRY[name].loader(split))
+    seen: set[str] = set()
+    for p in problems:
+        if p.id in seen:
+            raise DataError(f"{name}:{split}: duplicate problem id {p.id}")
+        seen.add(p.id)
+    return problems
+
+
+def load(spec: str, split: str | None = None) -> list[Problem]:
+    """All problems of a split, in file order."""
+    name, split = parse_spec(spec if split is None else f"{spec}:{split}")
+    return list(_load(name, split))
+
+
+def load_many(specs: list[str] | tuple[str, ...]) -> list[Problem]:
+    return [p for spec in specs for p in load(spec)]
+
+
+def by_id(problems: list[Problem]) -> dict[str, Problem]:
+    return {p.id: p for p in problems}
+
+
+def get(problem_id: str) -> Problem:
+    """One problem by its id, e.g. 'svamp/test/chal-1'."""
+    parts = problem_id.split("/", 2)
+    if len(parts) != 3:
+        raise DataError(f"bad problem id {problem_id!r}: expected dataset/split/key")
+    for p in load(parts[0], parts[1]):
+        if p.id == problem_id:
+            return p
+    raise DataError(f"no problem with id {problem_id!r} in {parts[0]}:{parts[1]}")
+
+
+__all__ = ["DataError", "Problem", "DatasetInfo", "REGISTRY", "EVAL_SPLITS", "load", "load_many",
+           "parse_spec", "get", "by_id", "numbers_in"]

@@ -1,0 +1,171 @@
+"""Every split loads from the real files with the right counts, ids and spot-checked answers."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mathdistill import datasets as ds
+from mathdistill.datasets import files
+
+COUNTS = {
+    "gsm8k:train": 7473, "gsm8k:test": 1319, "svamp:test": 1000, "multiarith:test": 600,
+    "asdiv:test": 2084, "mawps:all": 2373, "mawps:train": 1898, "mawps:valid": 237, "mawps:test": 238,
+    "math23k:all": 23162, "math23k:train": 21162, "math23k:valid": 1000, "math23k:test": 1000,
+    "mawps-asdiv-a:train": 3138,
+}
+
+
+@pytest.mark.parametrize("spec,count", COUNTS.items())
+def test_split_counts_and_ids(spec, count):
+    problems = ds.load(spec)
+    assert len(problems) == count
+    prefix = spec.replace(":", "/") + "/"
+    assert all(p.id.startswith(prefix) and p.id == prefix + p.key for p in problems)
+    assert len({p.id for p in problems}) == count
+    assert all(isinstance(p.answer, float) and p.question for p in problems)
+
+
+def test_five_fold_splits_partition_the_data():
+    # the SVAMP paper's files: every fold is the whole set; MAWPS has one problem in no dev fold
+    for name, total, dev_total in (("mawps", 1921, 1920), ("asdiv-a", 1217, 1217)):
+        dev_questions = []
+        for k in range(5):
+            train, dev = ds.load(f"{name}:cv{k}-train"), ds.load(f"{name}:cv{k}-dev")
+            assert len(train) + len(dev) == total
+            dev_questions += [p.question for p in dev]
+            assert not {p.question for p in dev} & {p.question for p in train} - _duplicated(name)
+        assert len(dev_questions) == dev_total
+
+
+def _duplicated(name):
+    # a few problems occur twice in the source with the same text; they may straddle folds
+    seen, dup = set(), set()
+    for k in range(5):
+        for p in ds.load(f"{name}:cv{k}-dev"):
+            (dup if p.question in seen else seen).add(p.question)
+    return dup
+
+
+def test_math23k_standard_split_is_disjoint():
+    test = {p.key for p in ds.load("math23k:test")}
+    valid = {p.key for p in ds.load("math23k:valid")}
+    train = {p.key for p in ds.load("math23k:train")}
+    assert not (test & train) and not (valid & train) and len(test | valid | train) == 23162
+
+
+@pytest.mark.parametrize("pid,answer,needle", [
+    ("gsm8k/train/0", 72, "Natalia sold clips to 48"),
+    ("gsm8k/test/0", 18, "Janet’s ducks lay 16 eggs"),
+    ("gsm8k/test/1318", None, None),
+    ("svamp/test/chal-1", 51, "Each pack of dvds costs 76 dollars"),
+    ("multiarith/test/0", 39, "Debby and her sister"),
+    ("asdiv/test/nluds-0001", 9, "Seven red apples and two green apples"),
+    ("mawps/all/1", 504, "56 books in each of his 9 bookshelves"),
+    ("math23k/test/35", 880, "44棵柳树"),
+    ("math23k/all/1", 20, "每隔2米"),
+    ("mawps-asdiv-a/train/0", 504, "Bryan has 56 books in each of his 9 bookshelves"),
+])
+def test_spot_checks(pid, answer, needle):
+    p = ds.get(pid)
+    if answer is not None:
+        assert p.answer == answer
+        assert needle in p.question
+
+
+def test_answer_formats_are_read():
+    # Math23K writes fractions, mixed numbers and percentages; GSM8K uses thousands separators
+    by_key = {p.key: p for p in ds.load("math23k:all")}
+    assert abs(by_key["1"].answer - 20) < 1e-9
+    fractions = [p for p in ds.load("math23k:all") if not float(p.answer * 1000).is_integer()]
+    assert fractions, "repeating fractions such as 4/7 should survive as non-terminating floats"
+    big = [p for p in ds.load("gsm8k:train") if p.answer >= 1000]
+    assert big and all(float(p.answer).is_integer() for p in big[:50])
+
+
+def test_numbers_in_question():
+    p = ds.get("svamp/test/chal-1")
+    assert p.numbers == (76.0, 25.0)
+    assert ds.numbers_in("He paid $1,250.50 for 3 items, 50% off") == (1250.5, 3.0, 50.0)
+    assert ds.get("math23k/test/35").numbers[:2] == (4.0, 44.0)
+
+
+def test_bad_names_are_clear():
+    with pytest.raises(ds.DataError, match="unknown dataset 'nope'"):
+        ds.load("nope:test")
+    with pytest.raises(ds.DataError, match="unknown split gsm8k:dev; gsm8k has: train, test"):
+        ds.load("gsm8k:dev")
+    with pytest.raises(ds.DataError, match="no problem with id"):
+        ds.get("gsm8k/test/99999")
+
+
+def _mirror(tmp_path: Path, data_root: Path, broken: str, content: bytes) -> Path:
+    """A data root with symlinks to the real files except one replaced file."""
+    for rel in files.FILES:
+        dst = tmp_path / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if rel == broken:
+            dst.write_bytes(content)
+        else:
+            dst.symlink_to(data_root / rel)
+    return tmp_path
+
+
+def test_truncated_jsonl_names_file_and_line(tmp_path, data_root, monkeypatch):
+    original = (data_root / "gsm8k/test.jsonl").read_bytes()
+    cut = original[: original.index(b"\n", 5000) + 40]  # ends in the middle of a record
+    root = _mirror(tmp_path, data_root, "gsm8k/test.jsonl", cut)
+    monkeypatch.setenv("MATHDISTILL_DATA", str(root))
+    line = cut.count(b"\n") + 1
+    with pytest.raises(ds.DataError, match=rf"test.jsonl:{line}: not valid JSON"):
+        ds.gsm8k.load("test")
+
+
+def test_truncated_at_line_boundary_fails_checksum(tmp_path, data_root, monkeypatch):
+    original = (data_root / "svamp/mawps-asdiv-a_svamp/train.csv").read_bytes()
+    cut = original[: original.index(b"\n", 20000) + 1]
+    root = _mirror(tmp_path, data_root, "svamp/mawps-asdiv-a_svamp/train.csv", cut)
+    monkeypatch.setenv("MATHDISTILL_DATA", str(root))
+    with pytest.raises(ds.DataError, match="train.csv: SHA-256 does not match"):
+        ds.svamp.load_mawps_asdiv_a("train")
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "mathdistill", *args], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize("args,env_root,message", [
+    (("data", "export", "nope:test"), None, "unknown dataset 'nope'"),
+    (("data", "export", "gsm8k:dev"), None, "unknown split gsm8k:dev"),
+    (("data", "export", "gsm8k:test"), "/nonexistent/root", "looked in: /nonexistent/root/gsm8k/test.jsonl"),
+    (("data", "show", "svamp/test/nope"), None, "no problem with id"),
+])
+def test_cli_errors_are_one_line(args, env_root, message, data_root):
+    import os
+
+    env = dict(os.environ, MATHDISTILL_DATA=env_root or str(data_root))
+    p = _cli(*args, env=env)
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr
+    assert message in p.stderr
+    assert len([line for line in p.stderr.splitlines() if line.strip()]) == 1
+
+
+def test_cli_export_contract(tmp_path):
+    out = tmp_path / "svamp.jsonl"
+    p = _cli("data", "export", "svamp:test", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 1000
+    assert {"id", "dataset", "split", "question", "answer"} <= set(rows[0])
+    assert rows[0]["id"] == "svamp/test/chal-1" and rows[0]["answer"] == 51
+
+
+def test_cli_list_and_stats():
+    p = _cli("data", "list")
+    assert p.returncode == 0 and "gsm8k:test" in p.stdout and "1319" in p.stdout
+    p = _cli("data", "stats", "svamp:test", "--json")
+    stats = json.loads(p.stdout)["svamp:test"]
+    assert stats["n"] == 1000 and stats["with_equation"] == 1000 and stats["operators"]["-"] > 0
