@@ -16,7 +16,10 @@ Reading a number (`parse_number`) accepts what people and models write:
 
 Comparing (`compare`): two numbers match when ``|pred - gold| <= ABS_TOL + REL_TOL * |gold|``
 (1e-4 both), which absorbs float noise (0.1 + 0.2) and 4-decimal rounding of repeating
-fractions (1/3 -> 0.3333), but not a rounded answer (33 vs 33.33). When they do not match,
+fractions (1/3 -> 0.3333), but not a rounded answer (33 vs 33.33). One more rule, because
+datasets round their golds ("69.4", "2.33" where the equation gives 69.361..., 2.3317...): a gold
+written with 1 to 3 decimals also matches a prediction with more decimals that rounds to it
+(verdict "match (gold is rounded)", so reports can count these). Integer golds never round. When they do not match,
 `compare` says why, as a short reason ("sign flipped", "off by a factor of 100", ...), so
 reports can group errors.
 """
@@ -79,6 +82,9 @@ def parse_fraction(text: object) -> Fraction | None:
     m = _FULL.match(s)
     if not m or not _TRAILER.match(m.group("rest")):
         return None
+    first = m.group("whole") or m.group("num") or m.group("single")
+    if m.group("neg") and first[0] in "+-":  # "--5"
+        return None
     try:
         if m.group("whole") is not None:
             whole = _to_number(m.group("whole"))
@@ -140,11 +146,22 @@ def compare(pred: object, gold: object) -> Verdict:
         return Verdict(True, "match", p, g)
     if is_percent(pred) and close(p / 100, g):
         return Verdict(True, "match (percent read as fraction)", p, g)
+    k = _decimals(g)
+    if 1 <= k <= 3 and _decimals(p) > k and round(p, k) == g:
+        return Verdict(True, "match (gold is rounded)", p, g)
     return Verdict(False, _why(p, g), p, g)
 
 
 def answers_match(pred: object, gold: object) -> bool:
     return compare(pred, gold).match
+
+
+def _decimals(x: float) -> int:
+    """Decimal places in the shortest repr of x (0.25 -> 2, 3.0 -> 0)."""
+    text = repr(float(x))
+    if "e" in text or "inf" in text or "nan" in text:
+        return 99
+    return len(text.split(".")[1].rstrip("0")) if "." in text else 0
 
 
 def _why(p: float, g: float) -> str:

@@ -7,6 +7,8 @@ the native `id`. mawps:cv{k}-{train,dev} are the SVAMP paper's cross-validation 
 
 from __future__ import annotations
 
+import re
+
 from .asdiv import _cv_split
 from .files import data_file
 from .formats import read_json
@@ -40,6 +42,18 @@ def load(split: str) -> list[Problem]:
 
 
 def strip_lhs(equation: str) -> str:
-    """'x=56*9' / 'X=(27.0*16.0)' -> '56*9' / '(27.0*16.0)'."""
+    """'x=56*9' / 'X=(27.0*16.0)' / 'hours=4.0/3.0' -> the expression; equations with the unknown
+    elsewhere ('(7.0*x)+4.0=(3.0*x)-20.0') stay whole."""
     lhs, sep, rhs = equation.partition("=")
-    return rhs.strip() if sep and lhs.strip().lower() == "x" else equation.strip()
+    if sep and re.fullmatch(r"\s*[A-Za-z_]\w*\s*", lhs) and not re.search(r"[A-Za-z]", rhs):
+        return _exact_repeating(rhs.strip())
+    return _exact_repeating(equation.strip())
+
+
+# MAWPS writes 1/3 as 0.3333 in some equations (and then states the exact answer)
+_REPEATING = {"0.3333": "(1/3)", "0.333": "(1/3)", "0.6667": "(2/3)", "0.667": "(2/3)", "0.1667": "(1/6)",
+              "0.8333": "(5/6)", "0.833": "(5/6)"}
+
+
+def _exact_repeating(expr: str) -> str:
+    return re.sub(r"(?<![\d.])0\.(?:3333?|6667?|1667|8333?)(?![\d])", lambda m: _REPEATING[m.group(0)], expr)

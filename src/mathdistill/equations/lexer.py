@@ -1,0 +1,136 @@
+"""Line clean-up and tokenizer for equation text.
+
+The lexer never raises: characters it does not understand become ``BAD`` tokens, so a prose line
+without ``=`` can be dropped before anyone complains about its apostrophes; the parser reports a
+``BAD`` token only if it sits in a statement that is actually parsed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+# Longest numeric literal accepted; also keeps int() clear of CPython's 4300-digit conversion limit.
+MAX_NUMBER_DIGITS = 40
+
+NUM, NAME, OP, LPAR, RPAR, EQ, SEMI, PERCENT, PERIOD, COMMA, BAD = (
+    "number", "name", "op", "(", ")", "=", ";", "%", ".", ",", "bad",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str
+    text: str
+    value: Fraction | None = None  # for NUM; None when the literal has more than MAX_NUMBER_DIGITS digits
+
+
+# Typographic operators models like to emit, and decorations that carry no meaning here.
+_TRANSLATION = str.maketrans({
+    "×": "*", "·": "*", "⋅": "*", "∗": "*",
+    "÷": "/", "∕": "/",
+    "−": "-", "–": "-",
+    "²": "^2", "³": "^3",
+    "`": " ", "$": " ", "€": " ", "£": " ",
+})
+
+# A code-fence line (```` ``` ```` or ```` ```python ````); the whole line is dropped.
+_FENCE = re.compile(r"\s*```[\w+-]*\s*$")
+
+# Leading noise: an enumeration "1." / "2)" or a "*"/"•" bullet, then an optional "Equation 1:" label.
+# A leading "-" is never stripped because "-x = 3" is an equation.
+_PREFIX = re.compile(r"\s*(?:[0-9]+[.)]\s+|[*•]\s+)?(?:[A-Za-z][\w ()-]*:\s+)?")
+
+_GREEK = "\u0391-\u03a9\u03b1-\u03c9"
+_TOKEN = re.compile(
+    rf"""
+      (?P<space>\s+)
+    | (?P<number>(?:[0-9]{{1,3}}(?:,[0-9]{{3}})+(?![0-9])|[0-9]+)(?:\.[0-9]+)?|\.[0-9]+)
+    | (?P<name>[A-Za-z_{_GREEK}][A-Za-z0-9_{_GREEK}]*)
+    | (?P<power>\*\*)
+    | (?P<equals>==?)
+    | (?P<op>[-+*/^])
+    | (?P<lpar>[(\[{{])
+    | (?P<rpar>[)\]}}])
+    | (?P<punct>[;.,])
+    """,
+    re.VERBOSE,
+)
+
+
+def clean_line(line: str) -> str:
+    """The part of a raw line that may hold equations ("" for code-fence lines)."""
+    if _FENCE.match(line):
+        return ""
+    line = line.translate(_TRANSLATION)
+    return line[_PREFIX.match(line).end():]
+
+
+def tokenize(line: str) -> list[Token]:
+    """Tokens of one cleaned line, stopping at a comment.
+
+    ``#`` always starts a comment. ``%`` is a percent sign when it directly follows (no space) a
+    number or a closing bracket, as in ``50%`` or ``(a+b)%``; anywhere else it starts a comment.
+    """
+    tokens: list[Token] = []
+    pos = 0
+    last_end = -1  # end offset of the previous token, to tell "50%" from "50 %"
+    while pos < len(line):
+        char = line[pos]
+        if char == "#":
+            break
+        if char == "%":
+            if last_end != pos or tokens[-1].kind not in (NUM, RPAR):
+                break
+            tokens.append(Token(PERCENT, "%"))
+            pos += 1
+            last_end = pos
+            continue
+        match = _TOKEN.match(line, pos)
+        if match is None:
+            tokens.append(Token(BAD, char))
+            pos += 1
+            last_end = pos
+            continue
+        pos = match.end()
+        group, text = match.lastgroup, match.group()
+        if group == "space":
+            continue
+        last_end = pos
+        tokens.append(_token(group, text))
+    return tokens
+
+
+def _token(group: str, text: str) -> Token:
+    if group == "number":
+        digits = text.replace(",", "")
+        value = Fraction(digits) if len(digits) <= MAX_NUMBER_DIGITS else None
+        return Token(NUM, text, value)
+    if group == "name":
+        return Token(NAME, text)
+    if group == "power":
+        return Token(OP, "^")
+    if group == "equals":
+        return Token(EQ, "=")
+    if group == "op":
+        return Token(OP, text)
+    if group == "lpar":
+        return Token(LPAR, text)
+    if group == "rpar":
+        return Token(RPAR, text)
+    return Token({";": SEMI, ".": PERIOD, ",": COMMA}[text], text)
+
+
+def statements(line: str) -> list[list[Token]]:
+    """The ``;``-separated token statements of a raw line, minus trailing ``.``/``,`` punctuation."""
+    result: list[list[Token]] = [[]]
+    for token in tokenize(clean_line(line)):
+        if token.kind == SEMI:
+            result.append([])
+        else:
+            result[-1].append(token)
+    for statement in result:
+        while statement and statement[-1].kind in (PERIOD, COMMA):
+            statement.pop()
+    return [statement for statement in result if statement]

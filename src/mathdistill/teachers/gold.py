@@ -1,0 +1,492 @@
+"""The gold teacher: turns a benchmark's own annotations into CoT, PoT and EoT rationales.
+
+Both sources reduce to the same thing, a list of arithmetic *steps* whose last one computes the
+answer:
+
+* equation-annotated sets (SVAMP, MAWPS, ASDiv, MultiArith, Math23K): the gold expression is
+  parsed (with the EoT parser, no eval) and every operator node becomes a step;
+* GSM8K: each calculator annotation ``<<48/2=24>>`` is a step, and so is prose arithmetic such
+  as ``23 meters - 13 meters = 10 meters`` that has no annotation (about 6% of solutions end that
+  way). A prose step is kept only when its expression really evaluates to the stated result.
+
+Then numbers are wired up: a literal equal to a number in the question becomes that quantity's
+variable (named after the words around it), a literal equal to an earlier step's result becomes
+a reference to that step, other literals (60 minutes, 100 percent) stay constants. Steps the
+answer does not depend on are dropped. PoT renders the steps as a Python program ending in
+``ans = ...``; EoT as equations that state relations unsimplified (``ans + 39 = total`` rather
+than ``ans = total - 39``) for the solver to solve. GSM8K's CoT is its solution with the
+annotations removed and "The answer is N." appended.
+
+Every rationale is then verified by the same checkers that grade students (see `verify`).
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ..answers import answers_match
+from ..datasets import Problem
+from ..equations import EquationError, parse_system, solve_text
+from ..equations.nodes import Add, Expr, Mul, Neg, Num, Pow, Var
+
+# ---------------------------------------------------------------------------------------------
+# steps
+
+
+@dataclass(frozen=True)
+class Step:
+    expr: Expr  # over Num literals only
+    value: Fraction
+
+
+class NotConvertible(ValueError):
+    """The annotation cannot be turned into steps that reach the gold answer."""
+
+
+def evaluate(expr: Expr) -> Fraction:
+    """Exact value of a constant expression (no variables)."""
+    match expr:
+        case Num(value):
+            return value
+        case Neg(operand):
+            return -evaluate(operand)
+        case Add(terms):
+            return sum((evaluate(t) for t in terms), Fraction(0))
+        case Mul(factors, divisors):
+            out = Fraction(1)
+            for f in factors:
+                out *= evaluate(f)
+            for d in divisors:
+                out /= evaluate(d)  # ZeroDivisionError is the caller's to handle
+            return out
+        case Pow(base, exponent):
+            e = evaluate(exponent)
+            if e.denominator != 1 or abs(e) > 64:
+                raise NotConvertible(f"unsupported exponent {e}")
+            return evaluate(base) ** int(e)
+    raise NotConvertible(f"variables in a constant expression: {expr}")
+
+
+def parse_expression(text: str) -> Expr:
+    """An arithmetic expression over numbers, through the EoT parser (never eval)."""
+    system = parse_system(f"ans = {text}")
+    if len(system) != 1:
+        raise NotConvertible(f"not one expression: {text!r}")
+    return system[0].rhs
+
+
+def steps_from_equation(equation: str) -> list[Step]:
+    """Every operator node of the gold expression, in evaluation order."""
+    try:
+        expr = parse_expression(equation)
+    except EquationError as e:
+        raise NotConvertible(f"gold equation does not parse: {e}") from None
+    steps: list[Step] = []
+
+    def walk(node: Expr) -> None:
+        for child in _children(node):
+            walk(child)
+        if not isinstance(node, Num):
+            steps.append(Step(node, evaluate(node)))
+
+    try:
+        walk(expr)
+    except ZeroDivisionError:
+        raise NotConvertible("gold equation divides by zero") from None
+    if not steps:  # the answer is a bare number
+        steps.append(Step(expr, evaluate(expr)))
+    return steps
+
+
+def _children(node: Expr) -> tuple[Expr, ...]:
+    match node:
+        case Neg(operand):
+            return (operand,) if not isinstance(operand, Num) else ()
+        case Add(terms):
+            return terms
+        case Mul(factors, divisors):
+            return factors + divisors
+        case Pow(base, exponent):
+            return (base, exponent)
+    return ()
+
+
+_ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
+
+
+def strip_annotations(solution: str) -> str:
+    return _ANNOTATION.sub("", solution)
+
+
+def steps_from_gsm8k(solution: str) -> list[Step]:
+    """Calculator annotations plus verified prose arithmetic, in text order, without repeats."""
+    found: list[tuple[int, Step]] = []
+    for m in _ANNOTATION.finditer(solution):
+        step = _checked_step(m.group(1), m.group(2))
+        if step:
+            found.append((m.start(), step))
+    plain = strip_annotations(solution)
+    # positions in `plain` differ from `solution`; order prose steps by line, after annotations
+    offset = 0
+    for line in plain.splitlines(keepends=True):
+        for pos, step in _prose_steps(line):
+            found.append((offset + pos, step))
+        offset += len(line)
+    found.sort(key=lambda item: item[0])
+    steps: list[Step] = []
+    for _, step in found:
+        if not any(s.expr == step.expr and s.value == step.value for s in steps):
+            steps.append(step)
+    return steps
+
+
+def _checked_step(lhs: str, rhs: str) -> Step | None:
+    """A step when `lhs` parses and evaluates to the stated `rhs`."""
+    try:
+        expr = parse_expression(_normalise_prose(lhs))
+        value = evaluate(expr)
+        stated = parse_expression(_normalise_prose(rhs))
+        if isinstance(expr, Num) or not answers_match(float(value), float(evaluate(stated))):
+            return None
+        return Step(expr, value)
+    except (EquationError, NotConvertible, ZeroDivisionError, OverflowError):
+        return None
+
+
+def _normalise_prose(text: str) -> str:
+    text = text.replace("×", "*").replace("÷", "/").replace("−", "-").replace("–", "-").replace("$", "")
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    return re.sub(r"(?<=[\d)])\s*[xX]\s*(?=[\d(])", "*", text)
+
+
+_CLAUSE_END = re.compile(r"[.;:!?](?!\d)|,(?!\d{3})|=|\b(?:so|is|are|was|which|gives|then|and|of)\b", re.I)
+_TOKEN = re.compile(r"\d+(?:\.\d+)?%?|[-+*/^()]|[A-Za-z']+")
+_RESULT = re.compile(r"=\s*\$?\s*(-?\d+(?:\.\d+)?%?)")
+
+
+def _prose_steps(line: str):
+    """(position, Step) for 'a op b = c' written in prose, units and words between numbers ignored."""
+    line = _normalise_prose(line)
+    for m in _RESULT.finditer(line):
+        head = line[: m.start()]
+        starts = [c.end() for c in _CLAUSE_END.finditer(head)]
+        clause = head[starts[-1] if starts else 0:]
+        tokens = _TOKEN.findall(clause)
+        # an operator followed by a word is a unit ("$12/craft"), not arithmetic
+        tokens = [t for i, t in enumerate(tokens)
+                  if not (t in "+-*/^" and i + 1 < len(tokens) and tokens[i + 1][0].isalpha())]
+        tokens = [t for t in tokens if not t[0].isalpha()]
+        for start in range(len(tokens)):
+            if tokens[start][0].isdigit() or tokens[start] in "(-":
+                candidate = " ".join(tokens[start:])
+                if not any(op in candidate for op in "+-*/^"):
+                    break
+                step = _checked_step(candidate, m.group(1))
+                if step:
+                    yield m.start(), step
+                    break
+
+
+# ---------------------------------------------------------------------------------------------
+# wiring numbers to quantities and earlier steps
+
+
+_STOP = set("""a an the of in on at to for from by with each every per and or but is are was were be been
+has have had his her their its it this that these those there he she they we you i my our your them
+him if then than so as more less many much how what which who when where total all some any one only
+also just about into out up down over after before other another again still""".split())
+_UNITS = set("""dollars dollar cents cent percent hours hour minutes minute seconds second days day weeks week
+months month years year times miles mile feet foot inches inch meters meter km kg pounds pound ounces
+ounce gallons gallon liters liter cups cup pieces piece""".split())
+
+
+@dataclass
+class Wiring:
+    quantities: dict[int, str]  # index into problem.numbers -> variable name
+    names: list[str]  # step variable names, the last is "ans"
+    refs: list[Expr]  # the steps with Var references in place of literals
+
+
+def _name_quantities(problem: Problem) -> list[str]:
+    """A variable name for each number in the question, from the words next to it."""
+    words = re.findall(r"[A-Za-z]+|\d[\d,]*(?:\.\d+)?%?", problem.question)
+    names: list[str] = []
+    used: set[str] = {"ans"}
+    k = 0
+    for i, w in enumerate(words):
+        if not w[0].isdigit():
+            continue
+        after = [x.lower() for x in words[i + 1: i + 4] if x[0].isalpha()]
+        before = [x.lower() for x in words[max(0, i - 4): i] if x[0].isalpha()][::-1]
+        content_after = [x for x in after if x not in _STOP]
+        content_before = [x for x in before if x not in _STOP and x not in _UNITS]
+        if content_after and content_after[0] not in _UNITS:
+            base = content_after[0]
+        elif content_before:
+            base = content_before[0] + ("_" + content_after[0] if content_after else "")
+        else:
+            base = f"n{k + 1}"
+        base = re.sub(r"\W", "_", base)
+        if keyword.iskeyword(base) or base in ("ans", "math"):
+            base += "_"
+        name, j = base, 2
+        while name in used:
+            name, j = f"{base}_{j}", j + 1
+        used.add(name)
+        names.append(name)
+        k += 1
+    return names
+
+
+def wire(problem: Problem, steps: list[Step], gold: float) -> tuple[list[tuple[str, Fraction]], list[tuple[str, Expr]]]:
+    """Choose the answer step, drop what it does not need, and replace literals by references.
+
+    Returns (quantities used: [(name, value)], steps: [(name, expr with Var refs)]), last named ans.
+    """
+    final = max((i for i, s in enumerate(steps) if answers_match(float(s.value), gold)), default=None)
+    if final is None:
+        raise NotConvertible("no step computes the gold answer")
+    steps = steps[: final + 1]
+    qnames = _name_quantities(problem)
+    qvalues = [Fraction(str(x)) for x in problem.numbers]
+    if len(qnames) != len(qvalues):  # the question's own number parsing disagrees: no names
+        qnames = [f"n{i + 1}" for i in range(len(qvalues))]
+    used_quantities: dict[int, None] = {}
+    step_names = [f"step{i + 1}" for i in range(len(steps))]
+    needed = [False] * len(steps)
+    needed[-1] = True
+    rewritten: list[Expr] = [None] * len(steps)  # type: ignore[list-item]
+
+    for i in range(len(steps) - 1, -1, -1):  # walk backwards so only needed steps are wired
+        if not needed[i]:
+            continue
+
+        def sub(node: Expr, i=i) -> Expr:
+            if isinstance(node, Num):
+                for j in range(i - 1, -1, -1):
+                    if steps[j].value == node.value and node.value not in qvalues:
+                        needed[j] = True
+                        return Var(step_names[j])
+                if node.value in qvalues:
+                    q = qvalues.index(node.value)
+                    used_quantities[q] = None
+                    return Var(qnames[q])
+                return node
+            match node:
+                case Neg(o):
+                    return Neg(sub(o))
+                case Add(terms):
+                    return Add(tuple(sub(t) for t in terms))
+                case Mul(fs, ds):
+                    return Mul(tuple(sub(f) for f in fs), tuple(sub(d) for d in ds))
+                case Pow(b, e):
+                    return Pow(sub(b), e)
+            return node
+
+        rewritten[i] = sub(steps[i].expr)
+    kept = [i for i in range(len(steps)) if needed[i]]
+    names = {step_names[i]: f"step{n + 1}" for n, i in enumerate(kept)}
+    names[step_names[kept[-1]]] = "ans"
+    out_steps = [(names[step_names[i]], _rename(rewritten[i], names)) for i in kept]
+    quantities = [(qnames[q], qvalues[q]) for q in sorted(used_quantities)]
+    return quantities, out_steps
+
+
+def _rename(node: Expr, names: dict[str, str]) -> Expr:
+    match node:
+        case Var(n):
+            return Var(names.get(n, n))
+        case Neg(o):
+            return Neg(_rename(o, names))
+        case Add(terms):
+            return Add(tuple(_rename(t, names) for t in terms))
+        case Mul(fs, ds):
+            return Mul(tuple(_rename(f, names) for f in fs), tuple(_rename(d, names) for d in ds))
+        case Pow(b, e):
+            return Pow(_rename(b, names), _rename(e, names))
+    return node
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+
+
+def render(node: Expr, power: str = "**") -> str:
+    """Infix text with the parentheses it needs."""
+    match node:
+        case Num(v):
+            return _number(v)
+        case Var(n):
+            return n
+        case Neg(o):
+            inner = render(o, power)
+            return f"-{inner}" if isinstance(o, (Num, Var, Pow)) else f"-({inner})"
+        case Add(terms):
+            out = render(terms[0], power)
+            for t in terms[1:]:
+                if isinstance(t, Neg):
+                    inner = render(t.operand, power)
+                    out += f" - ({inner})" if isinstance(t.operand, Add) else f" - {inner}"
+                else:
+                    out += f" + {render(t, power)}"
+            return out
+        case Mul(fs, ds):
+            def factor(x: Expr) -> str:
+                s = render(x, power)
+                return f"({s})" if isinstance(x, (Add, Neg, Mul)) and not _single(x) else s
+            out = " * ".join(factor(f) for f in fs) if fs else "1"
+            for d in ds:
+                out += f" / {factor(d)}"
+            return out
+        case Pow(b, e):
+            bs = render(b, power)
+            es = render(e, power)
+            return f"{bs if isinstance(b, (Num, Var)) else f'({bs})'} {power} {es if isinstance(e, (Num, Var)) else f'({es})'}"
+    raise TypeError(node)
+
+
+def _single(x: Expr) -> bool:
+    return isinstance(x, Mul) and len(x.factors) == 1 and not x.divisors
+
+
+def _number(v: Fraction) -> str:
+    if v.denominator == 1:
+        return str(v.numerator)
+    as_float = float(v)
+    if Fraction(repr(as_float)) == v:
+        return repr(as_float)
+    return f"({v.numerator} / {v.denominator})"
+
+
+def to_pot(quantities, steps) -> str:
+    lines = [f"{name} = {_number(value)}" for name, value in quantities]
+    lines += [f"{name} = {render(expr)}" for name, expr in steps]
+    return "\n".join(lines)
+
+
+def to_eot(quantities, steps) -> str:
+    """Quantities inline as numbers; each step as a relation the solver has to solve."""
+    values = dict(quantities)
+
+    def inline(node: Expr) -> Expr:
+        match node:
+            case Var(n) if n in values:
+                return Num(values[n])
+            case Neg(o):
+                return Neg(inline(o))
+            case Add(terms):
+                return Add(tuple(inline(t) for t in terms))
+            case Mul(fs, ds):
+                return Mul(tuple(inline(f) for f in fs), tuple(inline(d) for d in ds))
+            case Pow(b, e):
+                return Pow(inline(b), inline(e))
+        return node
+
+    lines = []
+    for name, expr in steps:
+        expr = inline(expr)
+        match expr:
+            # t = a - b  ->  t + b = a ;  t = a / b  ->  t * b = a  (unsimplified relations)
+            case Add((a, Neg(b))):
+                lines.append(f"{name} + {render(b, '^') if not isinstance(b, Add) else '(' + render(b, '^') + ')'} = {render(a, '^')}")
+            case Mul((a,), (b,)):
+                lines.append(f"{name} * {render(b, '^') if isinstance(b, (Num, Var)) else '(' + render(b, '^') + ')'} = {render(a, '^')}")
+            case _:
+                lines.append(f"{name} = {render(expr, '^')}")
+    return "\n".join(lines)
+
+
+def to_cot(problem: Problem) -> str:
+    body = strip_annotations(problem.solution or "").strip()
+    return f"{body}\nThe answer is {_number(Fraction(str(problem.answer)))}."
+
+
+_LETTER_VAR = re.compile(r"^[b-zB-HJ-Z]$")  # one-letter names, not the words "a", "A", "I"
+_ALGEBRA_TOKEN = re.compile(r"\d+(?:\.\d+)?%?|[-+*/^()=]|[A-Za-z]+")
+
+
+def algebra_from_prose(solution: str, gold: float) -> tuple[str, str] | None:
+    """For solutions that set up an equation ("Let x be ... 4 * x + 600 = 10000"): the first
+    stated equation in one letter whose solution is the gold answer, as (equation, letter)."""
+    for line in strip_annotations(solution).splitlines():
+        for sentence in re.split(r"(?<!\d)[.;](?!\d)|:", _normalise_prose(line)):
+            if "=" not in sentence:
+                continue
+            tokens = [t for t in _ALGEBRA_TOKEN.findall(sentence) if not t[0].isalpha() or _LETTER_VAR.match(t)]
+            letters = {t for t in tokens if t[0].isalpha()}
+            text = " ".join(tokens).strip(" =")
+            if len(letters) != 1 or text.count("=") != 1:
+                continue
+            letter = letters.pop()
+            result = solve_text(f"{text}\nans = {letter}")
+            if result.value is not None and answers_match(float(result.value), gold):
+                return text, letter
+    return None
+
+
+def unknown_rationales(equation: str, letter: str) -> dict[str, str]:
+    """Rationales for a gold answer defined implicitly by an equation in one unknown."""
+    lhs, rhs = equation.split("=")
+    eot = f"{equation.strip()}\nans = {letter}"
+    pot = (f"from sympy import Eq, Symbol, solve\n{letter} = Symbol('{letter}')\n"
+           f"solutions = solve(Eq({_python(lhs)}, {_python(rhs)}), {letter})\nans = solutions[0]")
+    return {"eot": eot, "pot": pot}
+
+
+def _python(side: str) -> str:
+    try:
+        return render(parse_expression(side))
+    except (EquationError, NotConvertible):
+        raise NotConvertible(f"cannot render {side!r}") from None
+
+
+_UNKNOWN = re.compile(r"\b([xX])\b")
+
+
+@dataclass(frozen=True)
+class GoldRationale:
+    id: str
+    thought: str
+    text: str
+
+
+def convert(problem: Problem, thoughts=("cot", "pot", "eot")) -> tuple[list[GoldRationale], dict[str, str]]:
+    """Gold rationales for a problem, and for each thought that failed, why."""
+    out: list[GoldRationale] = []
+    failed: dict[str, str] = {}
+    if "cot" in thoughts:
+        if problem.solution:
+            out.append(GoldRationale(problem.id, "cot", to_cot(problem)))
+        else:
+            failed["cot"] = "no prose solution in this dataset"
+    wanted = [t for t in thoughts if t in ("pot", "eot")]
+    if wanted:
+        try:
+            implicit = None
+            if problem.equation and "=" in problem.equation and _UNKNOWN.search(problem.equation):
+                implicit = (problem.equation, _UNKNOWN.search(problem.equation).group(1))
+            elif problem.solution and not problem.equation:
+                try:
+                    wire(problem, steps_from_gsm8k(problem.solution), problem.answer)
+                except NotConvertible:
+                    implicit = algebra_from_prose(problem.solution, problem.answer)
+            if implicit:
+                texts = unknown_rationales(*implicit)
+                out.extend(GoldRationale(problem.id, t, texts[t]) for t in wanted)
+                return out, failed
+            if problem.equation:
+                steps = steps_from_equation(problem.equation)
+            elif problem.solution:
+                steps = steps_from_gsm8k(problem.solution)
+            else:
+                raise NotConvertible("no gold equation or solution")
+            quantities, wired = wire(problem, steps, problem.answer)
+            for t in wanted:
+                out.append(GoldRationale(problem.id, t, to_pot(quantities, wired) if t == "pot" else to_eot(quantities, wired)))
+        except NotConvertible as e:
+            for t in wanted:
+                failed[t] = str(e)
+    return out, failed

@@ -1,0 +1,50 @@
+"""The three thought forms: Chain-of-Thought, Program-of-Thought, Equation-of-Thought.
+
+For each: the instruction the student is given (from the EoTD paper), the teacher prompt
+(few-shot, exemplars written for this project), and how its text is cleaned before checking.
+"""
+
+from __future__ import annotations
+
+from .exemplars import EXEMPLARS
+
+THOUGHTS = ("cot", "pot", "eot")
+
+# Student instructions, as in Zhu et al. (EoTD / ETD).
+INSTRUCTIONS = {
+    "cot": "Let's think step by step.",
+    "pot": "Let's break down the code step by step.",
+    "eot": "System of linear equations: (Do not simplify)",
+}
+
+_TEACHER_SYSTEM = {
+    "cot": "You solve math word problems. Reason step by step in plain sentences, write every calculation "
+           "with its result, ignore numbers the question does not need, and end with "
+           "'The answer is <number>.'",
+    "pot": "You solve math word problems by writing a short Python program. Give each quantity from the "
+           "question a descriptive variable name, skip numbers the question does not need, compute step "
+           "by step, and store the final numeric result in a variable named ans. Use only plain Python "
+           "arithmetic (and the math module if needed). Output only the code.",
+    "eot": "You solve math word problems by writing a system of linear equations, one equation per line. "
+           "Use descriptive variable names, write the relations as the problem states them (do not "
+           "simplify or solve them yourself), skip numbers the question does not need, and make sure the "
+           "unknown asked for is the variable ans. Comments start with %. Output only the equations.",
+}
+
+
+def student_prompt(question: str, thought: str) -> str:
+    """What a distilled student is given: the question and the thought's instruction."""
+    return f"Question: {question.strip()}\n{INSTRUCTIONS[thought]}\n"
+
+
+def teacher_messages(question: str, thought: str, shots: int = 4) -> list[dict]:
+    """Chat messages for an OpenAI-compatible teacher. The few-shot prefix is identical for every
+    question of a thought, so servers with prompt caching reuse it."""
+    if thought not in THOUGHTS:
+        raise ValueError(f"unknown thought {thought!r}; use one of {THOUGHTS}")
+    messages = [{"role": "system", "content": _TEACHER_SYSTEM[thought]}]
+    for ex in EXEMPLARS[:shots]:
+        messages.append({"role": "user", "content": student_prompt(ex["question"], thought)})
+        messages.append({"role": "assistant", "content": ex[thought]})
+    messages.append({"role": "user", "content": student_prompt(question, thought)})
+    return messages
