@@ -93,7 +93,7 @@ def test_compare_is_reflexive_and_tolerance_is_documented(g):
     assert not compare(g + 3 * eps, g).match
 
 
-@given(st.integers(-10**4, 10**4), st.integers(1, 3), st.integers(1, 4))
+@given(st.integers(-500, 500), st.integers(1, 3), st.integers(1, 4))
 def test_rounded_golds_match_longer_predictions_that_round_to_them(n, k, extra):
     gold = round(n / 10**k, k)
     assume(1 <= _decimals(gold) <= 3)
