@@ -11,6 +11,7 @@ import typer
 
 from . import datasets as ds
 from .datasets.stats import split_stats
+from .rationales import RecordError
 
 app = typer.Typer(help="Distil math reasoning from large teachers into small students, with verified answers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -67,10 +68,49 @@ def data_stats(specs: list[str] = typer.Argument(None, help="DATASET:SPLIT ... (
                    f"{a.get('integer', 0):>6}{a.get('decimal', 0):>5}{a.get('negative', 0):>5}{s['with_equation']:>6}  {ops}")
 
 
+@app.command("score")
+def score(spec: str = typer.Argument(..., help="DATASET:SPLIT the records belong to, e.g. gsm8k:test"),
+          input: Path = typer.Option(..., "--input", "-i", help="rationale JSONL: {id, thought, text}"),
+          as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON line"),
+          out: Optional[Path] = typer.Option(None, "--out", help="write each record's verdict as JSONL"),
+          policy: str = typer.Option("flexible", help="CoT answer extraction: strict | flexible"),
+          workers: int = typer.Option(0, help="parallel workers (0: one per core)")) -> None:
+    """Verify every rationale against the gold answer (CoT extraction, PoT sandbox, EoT solver)."""
+    from .evaluate.score import summarize, verify
+    from .rationales import read_records
+    from .thoughts.cot import POLICIES
+
+    if policy not in POLICIES:
+        raise UserError(f"--policy must be one of {', '.join(POLICIES)}")
+    records = read_records(input)
+    problems = ds.by_id(ds.load(spec))
+    with progress_bar(len(records), "verifying", quiet=as_json) as bar:
+        verdicts = verify(records, problems, policy=policy, workers=workers or None, progress=bar.update)
+    summary = summarize(verdicts, policy)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(json.dumps(v.to_json(), ensure_ascii=False) + "\n" for v in verdicts))
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(f"{spec}: {summary['correct']}/{summary['n']} correct ({summary['accuracy']:.1%}), CoT policy {policy}")
+    for t, s in summary["by_thought"].items():
+        if s["n"]:
+            why = ", ".join(f"{k} {v}" for k, v in list(summary["failures"][t].items())[:4])
+            typer.echo(f"  {t}: {s['correct']}/{s['n']} ({s['accuracy']:.1%})" + (f"  wrong: {why}" if why else ""))
+
+
+def progress_bar(total: int, desc: str, quiet: bool = False):
+    """tqdm on stderr (rate and ETA), silent when asked or when stderr is not a terminal in CI logs."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="rec", disable=quiet, file=sys.stderr, dynamic_ncols=True)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
         app()
-    except (ds.DataError, UserError) as e:
+    except (ds.DataError, UserError, RecordError) as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)

@@ -3,8 +3,9 @@
 asdiv:test keeps the problems whose Answer is exactly one number, optionally followed by one
 parenthesised unit ("9 (apples)"); this drops 221 of 2305 (names, yes/no, times "3:30",
 ratios "3:4", several answers "6 (cm); 15 (cm)"), leaving 2084. (PAL / PoT report 2,096 with a
-rule they do not state.) The gold equation is the Formula when it is a single "expression=result" with
-arithmetic only, after removing unit annotations; multi-step formulas get no equation.
+rule they do not state.) The gold equation is the Formula when it is a single "expression=number" with
+arithmetic only, after removing unit annotations; multi-step formulas and remainders
+("47/6=7 r5") get no equation.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def load(split: str) -> list[Problem]:
 def _formula(formula: str) -> str | None:
     if ";" in formula or formula.count("=") != 1:
         return None
-    lhs = _UNIT.sub("", formula.split("=")[0]).strip()
+    lhs, rhs = (_UNIT.sub("", side).strip() for side in formula.split("="))
+    if not re.fullmatch(r"-?[\d.,]+", rhs):  # "47/6=7 r5": remainders and the like have no equation
+        return None
     return lhs.replace(" ", "") if lhs and _ARITH.fullmatch(lhs) else None
 
 
