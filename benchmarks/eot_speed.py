@@ -149,19 +149,25 @@ def bench_eot(n: int = 300, seed: int = 0) -> dict:
         equations, symbols, _ = to_sympy(spec)
         sympy.solve(equations, symbols, dict=True)
 
-    start = time.perf_counter()
-    ours = [solve_text(text) for text in texts]
-    ours_seconds = time.perf_counter() - start
+    # Interleave the three measurements in small blocks so that load from other processes on the
+    # machine hits all of them alike.
+    ours, solutions = [], []
+    ours_seconds = solve_only_seconds = sympy_seconds = 0.0
+    for block in range(0, n, 25):
+        chunk = slice(block, block + 25)
+        start = time.perf_counter()
+        ours += [solve_text(text) for text in texts[chunk]]
+        ours_seconds += time.perf_counter() - start
 
-    systems = [parse_system(text) for text in texts]
-    start = time.perf_counter()
-    for system in systems:
-        solve_system(system)
-    solve_only_seconds = time.perf_counter() - start
+        systems = [parse_system(text) for text in texts[chunk]]
+        start = time.perf_counter()
+        for system in systems:
+            solve_system(system)
+        solve_only_seconds += time.perf_counter() - start
 
-    start = time.perf_counter()
-    solutions = [sympy.solve(equations, symbols, dict=True) for equations, symbols, _ in baseline]
-    sympy_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        solutions += [sympy.solve(equations, symbols, dict=True) for equations, symbols, _ in baseline[chunk]]
+        sympy_seconds += time.perf_counter() - start
 
     sympy_values = [
         Fraction(str(found[0][ans])) if len(found) == 1 else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
 import numpy as np
@@ -91,6 +92,10 @@ def value(text: str, **kwargs) -> Fraction | float | None:
         ("```\n1. a = 5.\n2) b = a + 1.\nans = b\n```", F(6)),
         ("```python\n* a = 2\n• b = 3\nans = a*b,\n```", F(6)),
         ("Equation 1: x + y = 10\nEquation 2: x - y = 2\nAnswer: ans = x", F(6)),
+        ("x + y = 10  (1)\nx - y = 2  (2)\nans = x", F(6)),  # labels, not "2 * (2)"
+        ("(1) x + y = 10\n(2) x - y = 2\nans = x", F(6)),
+        ("ans = (2)", F(2)),
+        ("ans = 3(2)", F(6)),
         ("`ans = 7`", F(7)),
         ("Hello world\nThe answer is below\nans = 2 + 2", F(4)),
         ("ans = 3 + 4 = 7", F(7)),
@@ -275,6 +280,13 @@ def test_nonlinear_can_be_disabled() -> None:
     assert result.reason == "non-linear unsupported" and result.value is None
 
 
+def test_fallback_works_from_worker_threads() -> None:
+    texts = ["x^2 = 49\nans = x", "x*y = 12\nx + y = 7\nans = x*y", "a = 2\nans = a^0.5 * a^0.5"]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        values = list(pool.map(lambda text: solve_text(text).value, texts))
+    assert values[:2] == [7, 12] and values[2] == pytest.approx(2)
+
+
 def test_pathological_system_times_out_and_worker_recovers() -> None:
     hard = "x^5 + y^3*z = 1\ny^5 + z^3*x = 2\nz^5 + x^3*y = 3\nans = x + y + z"
     solve_text("x^2 = 4\nans = x")  # make sure the worker is running, so only the solve is timed
@@ -317,6 +329,25 @@ def test_fuzz_arbitrary_text(text: str) -> None:
 def test_fuzz_equation_like_text(text: str) -> None:
     start = time.monotonic()
     assert_well_formed(solve_text(text, timeout=0.5))
+    assert time.monotonic() - start < 5.0
+
+
+ATOMS = st.sampled_from(["x", "y", "ans", "E", "I", "2", "0", "3.5", "1,000", "50%", "-1"])
+EXPRESSIONS = st.recursive(
+    ATOMS,
+    lambda inner: st.builds(
+        lambda a, op, b: f"({a}){op}({b})", inner, st.sampled_from(["+", "-", "*", "/", "^", " "]), inner
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.builds("{} = {}".format, EXPRESSIONS, EXPRESSIONS), min_size=1, max_size=3).map("\n".join))
+def test_fuzz_well_formed_systems(text: str) -> None:
+    # Syntactically valid systems reach every solver path, including sympy timeouts.
+    start = time.monotonic()
+    assert_well_formed(solve_text(text, timeout=0.3))
     assert time.monotonic() - start < 5.0
 
 

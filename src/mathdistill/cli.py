@@ -100,6 +100,43 @@ def score(spec: str = typer.Argument(..., help="DATASET:SPLIT the records belong
             typer.echo(f"  {t}: {s['correct']}/{s['n']} ({s['accuracy']:.1%})" + (f"  wrong: {why}" if why else ""))
 
 
+@app.command("gold")
+def gold(specs: list[str] = typer.Argument(..., help="DATASET:SPLIT ... to convert"),
+         out: Optional[Path] = typer.Option(None, "--out", help="write the verified rationales as JSONL"),
+         report: Optional[Path] = typer.Option(None, "--report", help="write the yield table as JSON (+ .md)"),
+         thoughts: str = typer.Option("cot,pot,eot", help="comma-separated thoughts")) -> None:
+    """The gold teacher: turn dataset annotations into CoT/PoT/EoT, verify each, print the yield."""
+    from .teachers.gold import gold_yield
+
+    wanted = tuple(t.strip() for t in thoughts.split(",") if t.strip())
+    bad = [t for t in wanted if t not in ("cot", "pot", "eot")]
+    if bad:
+        raise UserError(f"unknown thought(s) {bad}; use cot, pot, eot")
+    tables = {}
+    for spec in specs:
+        table, kept = gold_yield(spec, wanted, keep=out is not None)
+        tables[spec] = table
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with open(out, "a" if len(tables) > 1 else "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in kept)
+    md = gold_table_markdown(tables)
+    typer.echo(md)
+    if report:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.with_suffix(".json").write_text(json.dumps(tables, indent=2))
+        report.with_suffix(".md").write_text(md)
+
+
+def gold_table_markdown(tables: dict) -> str:
+    lines = ["| split | thought | problems | verified | yield | main losses |", "|---|---|---:|---:|---:|---|"]
+    for spec, table in tables.items():
+        for t, row in table.items():
+            losses = "; ".join(f"{k} ({v})" for k, v in list(row["losses"].items())[:3])
+            lines.append(f"| {spec} | {t} | {row['problems']} | {row['verified']} | {row['yield']:.2%} | {losses} |")
+    return "\n".join(lines)
+
+
 def progress_bar(total: int, desc: str, quiet: bool = False):
     """tqdm on stderr (rate and ETA), silent when asked or when stderr is not a terminal in CI logs."""
     from tqdm import tqdm

@@ -7,8 +7,9 @@ Text rules (details in ``lexer`` and ``grammar``):
 
 * one equation per line, or several separated by ``;``; ``a = b = c`` means ``a = b`` and ``b = c``;
 * ignored: blank lines, code-fence lines, comments, and any line/statement without ``=`` (headers
-  such as "System of linear equations:", prose); also a leading ``1.``/``1)`` enumeration or
-  ``*``/``•`` bullet, a leading ``Label:`` (``Equation 1:``), and trailing ``.``/``,``;
+  such as "System of linear equations:", prose); also a leading ``1.``/``1)``/``(1)`` enumeration
+  or ``*``/``•`` bullet, a leading ``Label:`` (``Equation 1:``), a trailing ``(2)`` equation label
+  after a space at the end of a line, and trailing ``.``/``,``;
 * ``#`` starts a comment; ``%`` is a percent sign (x/100) directly after a number or closing bracket
   (``50%``, ``(a+b)%``) and starts a comment anywhere else (line start, after a space or a name);
 * numbers: ``12``, ``12.50``, ``.5``, ``1,000`` (comma only in groups of exactly three digits),

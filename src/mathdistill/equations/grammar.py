@@ -52,6 +52,8 @@ def parse_system(text: str) -> System:
         raise EquationError(f"text too long ({len(text)} > {MAX_TEXT_CHARS} chars)")
     equations: list[Equation] = []
     for number, line in enumerate(text.splitlines(), start=1):
+        if "=" not in line:
+            continue  # would yield no statement with "=" anyway; skipping prose early is cheaper
         for statement in statements(line):
             if not any(token.kind == EQ for token in statement):
                 continue

@@ -38,9 +38,12 @@ _TRANSLATION = str.maketrans({
 # A code-fence line (```` ``` ```` or ```` ```python ````); the whole line is dropped.
 _FENCE = re.compile(r"\s*```[\w+-]*\s*$")
 
-# Leading noise: an enumeration "1." / "2)" or a "*"/"•" bullet, then an optional "Equation 1:" label.
-# A leading "-" is never stripped because "-x = 3" is an equation.
-_PREFIX = re.compile(r"\s*(?:[0-9]+[.)]\s+|[*•]\s+)?(?:[A-Za-z][\w ()-]*:\s+)?")
+# Leading noise: an enumeration "1." / "2)" / "(3)" or a "*"/"•" bullet, then an optional
+# "Equation 1:" label. A leading "-" is never stripped because "-x = 3" is an equation.
+_PREFIX = re.compile(r"\s*(?:[0-9]+[.)]\s+|\([0-9]+\)\s+|[*•]\s+)?(?:[A-Za-z][\w ()-]*:\s+)?")
+# A trailing equation label, "x - y = 2  (2)": read as implicit multiplication it would silently
+# double the right-hand side. Only after a complete operand, so "x = (2)" keeps its number.
+_SUFFIX = re.compile(r"(?<=[\w)%.])\s+\([0-9]+\)\s*$")
 
 _GREEK = "\u0391-\u03a9\u03b1-\u03c9"
 _TOKEN = re.compile(
@@ -64,7 +67,7 @@ def clean_line(line: str) -> str:
     if _FENCE.match(line):
         return ""
     line = line.translate(_TRANSLATION)
-    return line[_PREFIX.match(line).end():]
+    return _SUFFIX.sub("", line[_PREFIX.match(line).end():])
 
 
 def tokenize(line: str) -> list[Token]:
@@ -104,9 +107,10 @@ def tokenize(line: str) -> list[Token]:
 
 def _token(group: str, text: str) -> Token:
     if group == "number":
-        digits = text.replace(",", "")
-        value = Fraction(digits) if len(digits) <= MAX_NUMBER_DIGITS else None
-        return Token(NUM, text, value)
+        whole, _, decimals = text.replace(",", "").partition(".")
+        if len(whole) + len(decimals) > MAX_NUMBER_DIGITS:
+            return Token(NUM, text, None)
+        return Token(NUM, text, Fraction(int(whole + decimals or "0"), 10 ** len(decimals)))
     if group == "name":
         return Token(NAME, text)
     if group == "power":

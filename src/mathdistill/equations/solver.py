@@ -8,7 +8,7 @@ from typing import Literal
 
 from .fallback import pick_value, solve_with_sympy
 from .grammar import EquationError, parse_system
-from .linear import NonLinear, ReducedRows, SolveFailure, linearize
+from .linear import NonLinear, ReducedRows, SolveFailure, residual
 from .nodes import Add, Equation, Neg, System, Var
 
 Value = Fraction | float
@@ -110,7 +110,7 @@ def _eliminate(equations: tuple[Equation, ...]) -> tuple[ReducedRows, list[Equat
         deferred = []
         for equation in pending:
             try:
-                rows.add(linearize(_residual(equation), known))
+                rows.add(residual(equation.lhs, equation.rhs, known))
             except NonLinear:
                 deferred.append(equation)
         if len(deferred) == len(pending):

@@ -453,40 +453,112 @@ class GoldRationale:
     text: str
 
 
+def steps_to_cot(quantities, steps, answer: float) -> str:
+    """A short verified chain of thought from wired steps: each step with its numbers and result."""
+    values = {name: value for name, value in quantities}
+    sentences = []
+    for name, expr in steps:
+        value = _value_with(expr, values)
+        values[name] = value
+        sentences.append(f"{render(_inline(expr, values))} = {_number(value)}.")
+    return " ".join(sentences) + f" The answer is {_number(Fraction(str(answer)))}."
+
+
+def _inline(node: Expr, values: dict) -> Expr:
+    match node:
+        case Var(n) if n in values:
+            return Num(values[n])
+        case Neg(o):
+            return Neg(_inline(o, values))
+        case Add(terms):
+            return Add(tuple(_inline(t, values) for t in terms))
+        case Mul(fs, ds):
+            return Mul(tuple(_inline(f, values) for f in fs), tuple(_inline(d, values) for d in ds))
+        case Pow(b, e):
+            return Pow(_inline(b, values), _inline(e, values))
+    return node
+
+
+def _value_with(expr: Expr, values: dict) -> Fraction:
+    return evaluate(_inline(expr, values))
+
+
 def convert(problem: Problem, thoughts=("cot", "pot", "eot")) -> tuple[list[GoldRationale], dict[str, str]]:
-    """Gold rationales for a problem, and for each thought that failed, why."""
+    """Gold rationales for a problem, and for each thought that failed, why.
+
+    CoT comes from the prose solution where the dataset has one (GSM8K), else from the steps."""
     out: list[GoldRationale] = []
     failed: dict[str, str] = {}
-    if "cot" in thoughts:
-        if problem.solution:
-            out.append(GoldRationale(problem.id, "cot", to_cot(problem)))
+    if "cot" in thoughts and problem.solution:
+        out.append(GoldRationale(problem.id, "cot", to_cot(problem)))
+    wanted = [t for t in thoughts if t in ("pot", "eot") or (t == "cot" and not problem.solution)]
+    if not wanted:
+        return out, failed
+    try:
+        implicit = None
+        if problem.equation and "=" in problem.equation and _UNKNOWN.search(problem.equation):
+            implicit = (problem.equation, _UNKNOWN.search(problem.equation).group(1))
+        elif problem.solution and not problem.equation:
+            try:
+                wire(problem, steps_from_gsm8k(problem.solution), problem.answer)
+            except NotConvertible:
+                implicit = algebra_from_prose(problem.solution, problem.answer)
+        if implicit:
+            texts = unknown_rationales(*implicit)
+            texts["cot"] = (f"Let {implicit[1]} be the unknown. Then {texts['eot'].splitlines()[0]}. Solving for "
+                            f"{implicit[1]} gives {_number(Fraction(str(problem.answer)))}. "
+                            f"The answer is {_number(Fraction(str(problem.answer)))}.")
+            out.extend(GoldRationale(problem.id, t, texts[t]) for t in wanted)
+            return out, failed
+        if problem.equation:
+            steps = steps_from_equation(problem.equation)
+        elif problem.solution:
+            steps = steps_from_gsm8k(problem.solution)
         else:
-            failed["cot"] = "no prose solution in this dataset"
-    wanted = [t for t in thoughts if t in ("pot", "eot")]
-    if wanted:
-        try:
-            implicit = None
-            if problem.equation and "=" in problem.equation and _UNKNOWN.search(problem.equation):
-                implicit = (problem.equation, _UNKNOWN.search(problem.equation).group(1))
-            elif problem.solution and not problem.equation:
-                try:
-                    wire(problem, steps_from_gsm8k(problem.solution), problem.answer)
-                except NotConvertible:
-                    implicit = algebra_from_prose(problem.solution, problem.answer)
-            if implicit:
-                texts = unknown_rationales(*implicit)
-                out.extend(GoldRationale(problem.id, t, texts[t]) for t in wanted)
-                return out, failed
-            if problem.equation:
-                steps = steps_from_equation(problem.equation)
-            elif problem.solution:
-                steps = steps_from_gsm8k(problem.solution)
-            else:
-                raise NotConvertible("no gold equation or solution")
-            quantities, wired = wire(problem, steps, problem.answer)
-            for t in wanted:
-                out.append(GoldRationale(problem.id, t, to_pot(quantities, wired) if t == "pot" else to_eot(quantities, wired)))
-        except NotConvertible as e:
-            for t in wanted:
-                failed[t] = str(e)
+            raise NotConvertible("no gold equation or solution")
+        quantities, wired = wire(problem, steps, problem.answer)
+        render_as = {"pot": lambda: to_pot(quantities, wired), "eot": lambda: to_eot(quantities, wired),
+                     "cot": lambda: steps_to_cot(quantities, wired, problem.answer)}
+        out.extend(GoldRationale(problem.id, t, render_as[t]()) for t in wanted)
+    except NotConvertible as e:
+        for t in wanted:
+            failed[t] = str(e)
     return out, failed
+
+
+def gold_rationales(problems, thoughts=("cot", "pot", "eot")):
+    """(rationales, conversion failures) for many problems; failures are (id, thought, reason)."""
+    from ..rationales import Rationale
+
+    rationales, failures = [], []
+    for p in problems:
+        made, failed = convert(p, thoughts)
+        rationales += [Rationale(r.id, r.thought, r.text, {"teacher": "gold"}) for r in made]
+        failures += [(p.id, t, why) for t, why in failed.items()]
+    return rationales, failures
+
+
+def gold_yield(spec: str, thoughts=("cot", "pot", "eot"), workers: int | None = None, keep: bool = False):
+    """Convert a split with the gold teacher and verify every rationale with the checkers.
+
+    Returns (table, verified rationales if keep else []): per thought, problems, converted,
+    verified, yield (= verified / problems), and the reasons for the losses (conversion failures
+    and verification failures)."""
+    from collections import Counter
+
+    from .. import datasets as ds
+    from ..evaluate.score import verify
+
+    problems = ds.load(spec)
+    rationales, failures = gold_rationales(problems, thoughts)
+    verdicts = verify(rationales, ds.by_id(problems), policy="strict", workers=workers)
+    table = {}
+    for t in thoughts:
+        vs = [v for v in verdicts if v.thought == t]
+        why = Counter(reason.split(":")[0] for _, th, reason in failures if th == t)
+        why.update(f"verification: {v.reason}" for v in vs if not v.correct)
+        ok = sum(v.correct for v in vs)
+        table[t] = {"problems": len(problems), "converted": len(vs), "verified": ok,
+                    "yield": round(ok / len(problems), 4) if problems else 0.0, "losses": dict(why.most_common())}
+    kept = [r for r, v in zip(rationales, verdicts) if v.correct] if keep else []
+    return table, kept
