@@ -93,9 +93,11 @@ def value(text: str, **kwargs) -> Fraction | float | None:
         ("```python\n* a = 2\n• b = 3\nans = a*b,\n```", F(6)),
         ("Equation 1: x + y = 10\nEquation 2: x - y = 2\nAnswer: ans = x", F(6)),
         ("x + y = 10  (1)\nx - y = 2  (2)\nans = x", F(6)),  # labels, not "2 * (2)"
+        ("x + y = 10 (1).\nx - y = 2 (2) % second equation\nans = x", F(6)),
         ("(1) x + y = 10\n(2) x - y = 2\nans = x", F(6)),
         ("ans = (2)", F(2)),
         ("ans = 3(2)", F(6)),
+        ("(2) + x = 5", F(3)),
         ("`ans = 7`", F(7)),
         ("Hello world\nThe answer is below\nans = 2 + 2", F(4)),
         ("ans = 3 + 4 = 7", F(7)),
@@ -255,6 +257,8 @@ def test_nonlinear_via_sympy(text: str, expected: Fraction) -> None:
 def test_nonlinear_irrational_value_is_float() -> None:
     result = solve_text("x^2 = 2\nans = x")
     assert isinstance(result.value, float) and result.value == pytest.approx(2**0.5)
+    # an irrational identity that sympy does not reduce to 0 by itself is still consistent
+    assert solve_text("a = 2\nans = a^0.5\n(1 + a^0.5)^2 = 3 + 2a^0.5").value == pytest.approx(2**0.5)
 
 
 @pytest.mark.parametrize(

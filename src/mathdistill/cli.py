@@ -11,7 +11,9 @@ import typer
 
 from . import datasets as ds
 from .datasets.stats import split_stats
+from .config import ConfigError
 from .rationales import RecordError
+from .teachers.openai_compat import TeacherError
 
 app = typer.Typer(help="Distil math reasoning from large teachers into small students, with verified answers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -137,17 +139,87 @@ def gold_table_markdown(tables: dict) -> str:
     return "\n".join(lines)
 
 
-def progress_bar(total: int, desc: str, quiet: bool = False):
-    """tqdm on stderr (rate and ETA), silent when asked or when stderr is not a terminal in CI logs."""
+def _thought_list(text: Optional[str]) -> Optional[list[str]]:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+@app.command("generate")
+def generate(config: Optional[Path] = typer.Argument(None, help="YAML config (section 'generate' or top level)"),
+             teacher: Optional[str] = typer.Option(None, help="gold | openai | llamacpp"),
+             model: Optional[str] = typer.Option(None, help="openai: model name; llamacpp: registry name or .gguf"),
+             base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1"),
+             split: Optional[list[str]] = typer.Option(None, "--split", help="DATASET:SPLIT (repeatable)"),
+             thoughts: Optional[str] = typer.Option(None, help="comma-separated: cot,pot,eot"),
+             samples: Optional[int] = typer.Option(None, help="samples per problem and thought"),
+             limit: Optional[int] = typer.Option(None, help="first N problems of each split"),
+             temperature: Optional[float] = typer.Option(None),
+             concurrency: Optional[int] = typer.Option(None, help="parallel requests (openai teacher)"),
+             out: Optional[Path] = typer.Option(None, "--out", help="raw rationale JSONL (appended, resumable)"),
+             set_: Optional[list[str]] = typer.Option(None, "--set", help="override any config field: key=value")) -> None:
+    """Teacher x splits x thoughts x samples -> raw rationales. Resumable: rerun to continue."""
+    from .config import load_config, parse_overrides
+    from .distill.generate import GenerateConfig, run_generate
+
+    overrides = {"teacher": teacher, "model": model, "base_url": base_url, "splits": split or None,
+                 "thoughts": _thought_list(thoughts), "samples": samples, "limit": limit,
+                 "temperature": temperature, "concurrency": concurrency, "out": str(out) if out else None,
+                 **parse_overrides(set_)}
+    cfg = load_config(GenerateConfig, config, overrides, section=_section(config, "generate"))
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    stats = run_generate(cfg, progress=lambda total, initial: progress_bar(total, f"generate ({cfg.teacher})", initial=initial))
+    rate = f", {stats.tokens_per_second:.1f} tokens/s" if stats.tokens else ""
+    typer.echo(f"{cfg.out}: {stats.generated} new records ({stats.already_done} were already there){rate}")
+
+
+@app.command("build-dataset")
+def build_dataset_cmd(config: Optional[Path] = typer.Argument(None, help="YAML config (section 'build')"),
+                      input: Optional[list[Path]] = typer.Option(None, "--input", "-i", help="raw rationale JSONL (repeatable)"),
+                      out: Optional[Path] = typer.Option(None, "--out"),
+                      thoughts: Optional[str] = typer.Option(None, help="comma-separated: cot,pot,eot"),
+                      set_: Optional[list[str]] = typer.Option(None, "--set", help="override a config field: key=value")) -> None:
+    """Verify rationales, keep the correct ones, guard against contamination, write the ETD set."""
+    from .config import load_config, parse_overrides
+    from .distill.dataset import BuildConfig, build_dataset
+
+    overrides = {"inputs": [str(p) for p in input] if input else None, "out": str(out) if out else None,
+                 "thoughts": _thought_list(thoughts), **parse_overrides(set_)}
+    cfg = load_config(BuildConfig, config, overrides, section=_section(config, "build"))
+    with progress_bar(0, "verifying") as bar:
+        def tick(n: int) -> None:
+            bar.update(n)
+        report = build_dataset(cfg, progress=tick)
+    typer.echo(f"{report['out']}: {report['rows']} rationales for {report['problems']} problems; "
+               f"{report['contaminated_problems_refused']} problems refused (in an evaluation split)")
+    for key, row in report["by_thought_teacher"].items():
+        losses = ", ".join(f"{k} {v}" for k, v in row["losses"].items())
+        typer.echo(f"  {key:<40} kept {row['kept']}/{row['total']} ({row['yield']:.1%})" + (f"  [{losses}]" if losses else ""))
+
+
+def _section(config: Optional[Path], name: str) -> Optional[str]:
+    """Use a named section of a multi-stage experiment YAML when it has one."""
+    if not config or not config.exists():
+        return None
+    import yaml
+
+    data = yaml.safe_load(config.read_text()) or {}
+    return name if isinstance(data, dict) and name in data else None
+
+
+def progress_bar(total: int, desc: str, quiet: bool = False, initial: int = 0):
+    """tqdm on stderr with rate and ETA."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="rec", disable=quiet, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total or None, initial=initial, desc=desc, unit="rec", disable=quiet, file=sys.stderr,
+                dynamic_ncols=True)
 
 
 def main() -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
         app()
-    except (ds.DataError, UserError, RecordError) as e:
+    except (ds.DataError, UserError, RecordError, ConfigError, TeacherError) as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)

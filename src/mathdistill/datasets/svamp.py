@@ -32,7 +32,7 @@ def load(split: str) -> list[Problem]:
         except KeyError as e:
             raise DataError(f"{where}: missing field {e}") from None
         sep = "" if body.endswith((".", "?", "!", ",")) else "."
-        text = f"{body}{sep} {question}" if body else question
+        text = tidy_text(f"{body}{sep} {question}" if body else question)
         out.append(Problem(
             id=f"svamp/{split}/{key}", dataset="svamp", split=split, key=key, question=text,
             answer=require_number(row["Answer"], where), equation=_tidy_infix(row["Equation"]),

@@ -86,9 +86,12 @@ def solve(request, sympy):
     target = _build(["var", request["target"]], sympy, symbols, known)
     if any(e.has(sympy.zoo, sympy.nan) for e in expressions + [target]):
         return {"reason": "division by zero"}
-    if any(e.is_number and e != 0 for e in expressions):
+    constants = [e for e in expressions if e.is_number]
+    # Numerically, because sympy does not always reduce an irrational zero such as
+    # (1 + sqrt(2))**2 - 3 - 2*sqrt(2) to 0 by itself.
+    if any(abs(complex(sympy.N(e, 30))) > 1e-20 for e in constants):
         return {"reason": "inconsistent"}
-    expressions = [e for e in expressions if not (e.is_number and e == 0)]
+    expressions = [e for e in expressions if not e.is_number]
     unknowns = sorted(set().union(*(e.free_symbols for e in expressions)), key=str)
     solutions = sympy.solve(expressions, unknowns, dict=True) if expressions else [{}]
     if not solutions:

@@ -94,7 +94,7 @@ def solve_with_sympy(
         "target": target,
     }
     with _lock:
-        reply = _ask_worker(request, timeout)
+        reply = _ask_worker(request, max(timeout, 0.0))
     if "reason" in reply:
         return SympyOutcome(reason=reply["reason"])
     values = tuple(Fraction(x) if kind == "exact" else float(x) for kind, x in reply["values"])
@@ -109,15 +109,17 @@ class _Worker:
     """One sympy worker subprocess plus a thread that queues its output lines."""
 
     def __init__(self) -> None:
-        self.owner_pid = os.getpid()
-        self.process = subprocess.Popen(
-            [sys.executable, str(_WORKER_SCRIPT), str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            encoding="utf-8",
-        )
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, str(_WORKER_SCRIPT), str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+            )
+        except OSError as exc:
+            raise _WorkerError("cannot start the sympy worker") from exc
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.next_id = 0
         threading.Thread(target=self._pump, daemon=True).start()
@@ -192,7 +194,7 @@ def _ask_worker(request: dict, timeout: float) -> dict:
 
 def _stop_worker() -> None:
     global _worker
-    if _worker is not None and _worker.owner_pid == os.getpid():
+    if _worker is not None:
         _worker.kill()
     _worker = None
 

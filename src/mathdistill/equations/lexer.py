@@ -24,6 +24,7 @@ class Token:
     kind: str
     text: str
     value: Fraction | None = None  # for NUM; None when the literal has more than MAX_NUMBER_DIGITS digits
+    spaced: bool = False  # preceded by whitespace
 
 
 # Typographic operators models like to emit, and decorations that carry no meaning here.
@@ -38,13 +39,11 @@ _TRANSLATION = str.maketrans({
 # A code-fence line (```` ``` ```` or ```` ```python ````); the whole line is dropped.
 _FENCE = re.compile(r"\s*```[\w+-]*\s*$")
 
-# Leading noise: an enumeration "1." / "2)" / "(3)" or a "*"/"•" bullet, then an optional
-# "Equation 1:" label. A leading "-" is never stripped because "-x = 3" is an equation.
-_PREFIX = re.compile(r"\s*(?:[0-9]+[.)]\s+|\([0-9]+\)\s+|[*•]\s+)?(?:[A-Za-z][\w ()-]*:\s+)?")
-# A trailing equation label, "x - y = 2  (2)": read as implicit multiplication it would silently
-# double the right-hand side. Only after a complete operand, so "x = (2)" keeps its number.
-_SUFFIX = re.compile(r"(?<=[\w)%.])\s+\([0-9]+\)\s*$")
+# Leading noise: an enumeration "1." / "2)" or a "*"/"•" bullet, then an optional "Equation 1:"
+# label. A leading "-" is never stripped because "-x = 3" is an equation.
+_PREFIX = re.compile(r"\s*(?:[0-9]+[.)]\s+|[*•]\s+)?(?:[A-Za-z][\w ()-]*:\s+)?")
 
+_KINDS = {"name": NAME, "op": OP, "lpar": LPAR, "rpar": RPAR, ";": SEMI, ".": PERIOD, ",": COMMA}
 _GREEK = "\u0391-\u03a9\u03b1-\u03c9"
 _TOKEN = re.compile(
     rf"""
@@ -67,7 +66,7 @@ def clean_line(line: str) -> str:
     if _FENCE.match(line):
         return ""
     line = line.translate(_TRANSLATION)
-    return _SUFFIX.sub("", line[_PREFIX.match(line).end():])
+    return line[_PREFIX.match(line).end():]
 
 
 def tokenize(line: str) -> list[Token]:
@@ -90,9 +89,10 @@ def tokenize(line: str) -> list[Token]:
             pos += 1
             last_end = pos
             continue
+        spaced = pos > 0 and line[pos - 1].isspace()
         match = _TOKEN.match(line, pos)
         if match is None:
-            tokens.append(Token(BAD, char))
+            tokens.append(Token(BAD, char, spaced=spaced))
             pos += 1
             last_end = pos
             continue
@@ -101,33 +101,26 @@ def tokenize(line: str) -> list[Token]:
         if group == "space":
             continue
         last_end = pos
-        tokens.append(_token(group, text))
+        tokens.append(_token(group, text, spaced))
     return tokens
 
 
-def _token(group: str, text: str) -> Token:
+def _token(group: str, text: str, spaced: bool) -> Token:
     if group == "number":
         whole, _, decimals = text.replace(",", "").partition(".")
         if len(whole) + len(decimals) > MAX_NUMBER_DIGITS:
-            return Token(NUM, text, None)
-        return Token(NUM, text, Fraction(int(whole + decimals or "0"), 10 ** len(decimals)))
-    if group == "name":
-        return Token(NAME, text)
+            return Token(NUM, text, None, spaced)
+        return Token(NUM, text, Fraction(int(whole + decimals or "0"), 10 ** len(decimals)), spaced)
     if group == "power":
-        return Token(OP, "^")
+        return Token(OP, "^", spaced=spaced)
     if group == "equals":
-        return Token(EQ, "=")
-    if group == "op":
-        return Token(OP, text)
-    if group == "lpar":
-        return Token(LPAR, text)
-    if group == "rpar":
-        return Token(RPAR, text)
-    return Token({";": SEMI, ".": PERIOD, ",": COMMA}[text], text)
+        return Token(EQ, "=", spaced=spaced)
+    return Token(_KINDS[text if group == "punct" else group], text, spaced=spaced)
 
 
 def statements(line: str) -> list[list[Token]]:
-    """The ``;``-separated token statements of a raw line, minus trailing ``.``/``,`` punctuation."""
+    """The ``;``-separated token statements of a raw line, without trailing ``.``/``,`` punctuation
+    and without ``(1)``-style equation labels."""
     result: list[list[Token]] = [[]]
     for token in tokenize(clean_line(line)):
         if token.kind == SEMI:
@@ -135,6 +128,24 @@ def statements(line: str) -> list[list[Token]]:
         else:
             result[-1].append(token)
     for statement in result:
-        while statement and statement[-1].kind in (PERIOD, COMMA):
-            statement.pop()
+        _strip_decorations(statement)
     return [statement for statement in result if statement]
+
+
+def _strip_decorations(statement: list[Token]) -> None:
+    while statement and statement[-1].kind in (PERIOD, COMMA):
+        statement.pop()
+    # "x - y = 2  (2)" read as implicit multiplication would silently double the right-hand side, so
+    # a spaced "(N)" after a complete operand at the end is a label; so is "(N) " before an operand
+    # at the start. "x = (2)", "x = 3(2)" and "(2) + x" keep their meaning.
+    if len(statement) > 3 and _is_label(statement[-3:]) and statement[-3].spaced \
+            and statement[-4].kind in (NUM, NAME, RPAR, PERCENT):
+        del statement[-3:]
+    if len(statement) > 3 and _is_label(statement[:3]) and statement[3].spaced \
+            and statement[3].kind in (NUM, NAME, LPAR):
+        del statement[:3]
+
+
+def _is_label(tokens: list[Token]) -> bool:
+    opening, number, closing = tokens
+    return opening.text == "(" and number.kind == NUM and number.text.isdigit() and closing.text == ")"

@@ -1,0 +1,115 @@
+"""`mathdistill build-dataset`: raw rationales -> the verified ETD training set.
+
+1. read the raw logs (records a teacher failed to produce are counted, not kept);
+2. refuse every problem whose normalised question appears in an evaluation split
+   (contamination guard; the count is reported);
+3. verify every rationale with the scoring machinery (CoT with the *strict* policy: training
+   targets must state their answer explicitly; PoT in the sandbox; EoT with the solver);
+4. keep the correct ones, drop duplicates (same problem, thought and normalised text);
+5. attach each thought's student instruction and write JSONL that
+   `datasets.load_dataset("json", data_files=...)` reads: id, thought, teacher, question,
+   instruction, prompt, completion, answer.
+
+A report (yield per thought and teacher, and why rejects failed) is printed and saved next to
+the output as `<out>.report.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import datasets as ds
+from ..evaluate.score import verify
+from ..rationales import Rationale, RecordError, iter_jsonl_tolerant, parse_record
+from ..thoughts import INSTRUCTIONS, THOUGHTS, student_prompt
+
+
+@dataclass
+class BuildConfig:
+    inputs: list[str] = field(default_factory=lambda: ["runs/generate/rationales.jsonl"])
+    out: str = "runs/etd/train.jsonl"
+    thoughts: list[str] = field(default_factory=lambda: list(THOUGHTS))
+    eval_splits: list[str] = field(default_factory=lambda: list(ds.EVAL_SPLITS))
+    cot_policy: str = "strict"
+    workers: int | None = None
+
+
+def normalise_question(text: str) -> str:
+    return re.sub(r"[^a-z0-9\u4e00-\u9fff]+", " ", text.lower()).strip()
+
+
+def _splits_of(ids) -> list[str]:
+    specs = set()
+    for pid in ids:
+        parts = pid.split("/")
+        if len(parts) < 3:
+            raise RecordError(f"bad problem id {pid!r}: expected dataset/split/key")
+        specs.add(f"{parts[0]}:{parts[1]}")
+    return sorted(specs)
+
+
+def build_dataset(cfg: BuildConfig, progress=None) -> dict:
+    records: list[Rationale] = []
+    failed_generation: Counter = Counter()
+    for path in map(Path, cfg.inputs):
+        if not path.exists():
+            raise RecordError(f"{path}: no such file")
+        for i, obj in enumerate(iter_jsonl_tolerant(path)):
+            r = parse_record(obj, f"{path}: record {i + 1}")
+            if r.thought not in cfg.thoughts:
+                continue
+            if not r.text.strip():
+                failed_generation[(r.thought, r.extra.get("teacher", "?"))] += 1
+                continue
+            records.append(r)
+    problems = ds.by_id(ds.load_many(_splits_of({r.id for r in records})))
+
+    eval_questions = {normalise_question(p.question): p.id for p in ds.load_many(cfg.eval_splits)}
+    contaminated = {pid for pid, p in problems.items()
+                    if normalise_question(p.question) in eval_questions and eval_questions[normalise_question(p.question)] != pid
+                    or f"{p.dataset}:{p.split}" in cfg.eval_splits}
+    clean = [r for r in records if r.id not in contaminated]
+
+    verdicts = verify(clean, problems, policy=cfg.cot_policy, workers=cfg.workers, progress=progress)
+    rows, seen = [], set()
+    stats: dict = defaultdict(lambda: Counter())
+    for r, v in zip(clean, verdicts):
+        key = (r.thought, r.extra.get("teacher", "?"))
+        stats[key]["total"] += 1
+        if not v.correct:
+            stats[key][f"rejected: {v.reason.split(':')[0]}"] += 1
+            continue
+        dedup = (r.id, r.thought, " ".join(r.text.split()))
+        if dedup in seen:
+            stats[key]["duplicate"] += 1
+            continue
+        seen.add(dedup)
+        stats[key]["kept"] += 1
+        p = problems[r.id]
+        rows.append({"id": r.id, "thought": r.thought, "teacher": key[1], "question": p.question,
+                     "instruction": INSTRUCTIONS[r.thought], "prompt": student_prompt(p.question, r.thought),
+                     "completion": r.text.strip(), "answer": p.answer})
+    for key, n in failed_generation.items():
+        stats[key]["generation failed"] += n
+        stats[key]["total"] += n
+
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    tmp.replace(out)
+    report = {
+        "out": str(out), "rows": len(rows), "problems": len({r["id"] for r in rows}),
+        "contaminated_problems_refused": len(contaminated & {r.id for r in records}),
+        "cot_policy": cfg.cot_policy,
+        "by_thought_teacher": {f"{t}|{teacher}": {"total": c["total"], "kept": c["kept"],
+                                                 "yield": round(c["kept"] / c["total"], 4) if c["total"] else 0.0,
+                                                 "losses": {k: v for k, v in c.items() if k not in ("total", "kept")}}
+                               for (t, teacher), c in sorted(stats.items())},
+    }
+    out.with_suffix(".report.json").write_text(json.dumps(report, indent=2))
+    return report

@@ -1,0 +1,175 @@
+"""`mathdistill generate`: teacher x split x thoughts x samples -> raw rationale JSONL.
+
+The output is an append-only log, one record per completion, written and flushed as soon as it
+arrives. A rerun reads the log, skips every (id, thought, sample) already there and generates
+the rest, so a job killed at any moment (even SIGKILL) loses at most the requests in flight and
+never writes a duplicate. Jobs run thought by thought so a local server keeps reusing the cached
+few-shot prefix of the current thought.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import datasets as ds
+from ..rationales import JsonlAppender, iter_jsonl_tolerant
+from ..thoughts import THOUGHTS, teacher_messages
+
+
+@dataclass
+class GenerateConfig:
+    teacher: str = "gold"  # gold | openai | llamacpp
+    model: str | None = None  # openai: model name; llamacpp: registry name or .gguf path
+    base_url: str | None = None  # openai: e.g. http://localhost:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"
+    splits: list[str] = field(default_factory=lambda: ["mawps-asdiv-a:train"])
+    thoughts: list[str] = field(default_factory=lambda: list(THOUGHTS))
+    samples: int = 1
+    limit: int | None = None  # first N problems of each split
+    shots: int = 4
+    temperature: float = 0.0
+    max_tokens: int = 400
+    concurrency: int = 4  # llamacpp serves one request at a time: it uses 1
+    seed: int = 0
+    n_ctx: int = 4096
+    out: str = "runs/generate/rationales.jsonl"
+
+    def validate(self) -> None:
+        if self.teacher not in ("gold", "openai", "llamacpp"):
+            raise ValueError(f"teacher must be gold, openai or llamacpp, not {self.teacher!r}")
+        bad = [t for t in self.thoughts if t not in THOUGHTS]
+        if bad:
+            raise ValueError(f"unknown thought(s) {bad}; use {', '.join(THOUGHTS)}")
+        if self.teacher == "openai" and not (self.base_url and self.model):
+            raise ValueError("teacher openai needs base_url and model")
+        if self.teacher == "llamacpp" and not self.model:
+            raise ValueError("teacher llamacpp needs model (a registry name such as qwen2.5-coder-1.5b, or a .gguf)")
+        if self.samples < 1:
+            raise ValueError("samples must be >= 1")
+
+
+def _problems(cfg: GenerateConfig) -> list[ds.Problem]:
+    out = []
+    for spec in cfg.splits:
+        problems = ds.load(spec)
+        out += problems[: cfg.limit] if cfg.limit else problems
+    return out
+
+
+def pending_jobs(cfg: GenerateConfig, problems: list[ds.Problem], done: set) -> list[tuple[ds.Problem, str, int]]:
+    return [(p, t, s) for t in cfg.thoughts for p in problems for s in range(cfg.samples) if (p.id, t, s) not in done]
+
+
+def done_keys(path: Path) -> set[tuple[str, str, int]]:
+    return {(r["id"], r["thought"], int(r.get("sample", 0))) for r in iter_jsonl_tolerant(path)}
+
+
+@dataclass
+class GenerateStats:
+    already_done: int
+    generated: int
+    tokens: int
+    seconds: float  # summed request time (teacher-side latency)
+    wall_seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def run_generate(cfg: GenerateConfig, progress: Callable[[int, int], object] | None = None) -> GenerateStats:
+    """Generate what is missing from cfg.out. `progress(total, initial)` returns a bar with update()."""
+    cfg.validate()
+    out = Path(cfg.out)
+    problems = _problems(cfg)
+    done = done_keys(out)
+    jobs = pending_jobs(cfg, problems, done)
+    already = len(problems) * len(cfg.thoughts) * cfg.samples - len(jobs)
+    bar = progress(len(jobs) + already, already) if progress else None
+    start = time.perf_counter()
+    with JsonlAppender(out) as log:
+        if cfg.teacher == "gold":
+            tokens, seconds, made = _run_gold(jobs, log, bar)
+        else:
+            tokens, seconds, made = asyncio.run(_run_llm(cfg, jobs, log, bar))
+    if bar is not None:
+        bar.close()
+    return GenerateStats(already, made, tokens, seconds, time.perf_counter() - start)
+
+
+def _run_gold(jobs, log: JsonlAppender, bar) -> tuple[int, float, int]:
+    from ..teachers.gold import convert
+
+    made = 0
+    for p, thought, sample in jobs:
+        rationales, failed = convert(p, (thought,))
+        record = {"id": p.id, "thought": thought, "sample": sample, "teacher": "gold"}
+        if rationales:
+            record["text"] = rationales[0].text
+        else:  # logged too, so a rerun does not retry what cannot be converted
+            record.update(text="", error=failed.get(thought, "not convertible"))
+        log.write(record)
+        made += 1
+        if bar is not None:
+            bar.update(1)
+    return 0, 0.0, made
+
+
+async def _run_llm(cfg: GenerateConfig, jobs, log: JsonlAppender, bar) -> tuple[int, float, int]:
+    from ..teachers.openai_compat import OpenAICompatTeacher, TeacherError
+
+    server_ctx = contextlib.nullcontext()
+    base_url, model_name, concurrency = cfg.base_url, cfg.model, cfg.concurrency
+    if cfg.teacher == "llamacpp":
+        from ..teachers.llamacpp import LlamaCppServer
+
+        gguf = _gguf_path(cfg.model)
+        server_ctx = LlamaCppServer(gguf, n_ctx=cfg.n_ctx, log_path=Path(cfg.out).with_suffix(".server.log"))
+        model_name, concurrency = gguf.stem, 1
+    totals = {"tokens": 0, "seconds": 0.0, "made": 0}
+    with server_ctx as server:
+        if server is not None:
+            base_url = server.base_url
+        teacher = OpenAICompatTeacher(base_url=base_url, model=model_name, api_key_env=cfg.api_key_env,
+                                      concurrency=concurrency, max_tokens=cfg.max_tokens,
+                                      temperature=cfg.temperature, seed=cfg.seed)
+        queue: asyncio.Queue = asyncio.Queue()
+        for job in jobs:
+            queue.put_nowait(job)
+
+        async def worker() -> None:
+            while True:
+                try:
+                    p, thought, sample = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                c = await teacher.complete(teacher_messages(p.question, thought, cfg.shots), sample)
+                log.write({"id": p.id, "thought": thought, "sample": sample, "text": c.text,
+                           "teacher": f"{cfg.teacher}:{model_name}", "tokens": c.tokens,
+                           "seconds": round(c.seconds, 3), "finish_reason": c.finish_reason})
+                totals["tokens"] += c.tokens or 0
+                totals["seconds"] += c.seconds
+                totals["made"] += 1
+                if bar is not None:
+                    bar.update(1)
+
+        async with teacher:
+            try:
+                await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+            except TeacherError:
+                raise
+    return totals["tokens"], totals["seconds"], totals["made"]
+
+
+def _gguf_path(model: str) -> Path:
+    path = Path(model)
+    if path.suffix == ".gguf":
+        return path
+    from ..models import resolve_gguf
+
+    return resolve_gguf(model)
