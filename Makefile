@@ -5,9 +5,19 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 # torch: the pinned CPU wheel. Change TORCH_SPEC for a CUDA machine (see README).
 TORCH_SPEC ?= torch==2.13.0
+# Benchmarks: ../shared/data when it is there (offline machines), else the user cache (downloads).
+ifneq ($(wildcard ../shared/data),)
 export MATHDISTILL_DATA ?= $(abspath ../shared/data)
+endif
 
-.PHONY: demo test setup clean bench
+# llama-cpp-python for the local llama.cpp teacher. Built from source without AMX: the native
+# build segfaults on the first decode on CPUs with AMX. The wheel is cached between runs.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+WHEELS := $(HOME)/.cache/mathdistill/wheels
+
+.PHONY: demo test setup llamacpp clean bench
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +26,16 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PIP) install -q -e ".[train,report,test]"
 	touch $@
 
-setup: $(VENV)/.installed
+$(VENV)/.llamacpp: $(VENV)/.installed
+	mkdir -p $(WHEELS)
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel -q --no-deps llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELS)
+	$(PIP) install -q --find-links $(WHEELS) "llama-cpp-python[server]==$(LLAMA_VERSION)"
+	touch $@
+
+setup: $(VENV)/.installed $(VENV)/.llamacpp
+
+llamacpp: $(VENV)/.llamacpp
 
 test: setup
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)

@@ -86,8 +86,9 @@ def value(text: str, **kwargs) -> Fraction | float | None:
         ("ans = 5 % 6; 7", F(5)),
         # names that mean something to sympy are plain variables here
         ("E = 2; I = 3; N = 4; S = 5; beta = 6; ans = E + I + N + S + beta", F(20)),
-        ("pi = 3; gamma = 1; O = 1; Q = 1; lambda = 2; sum = 1; ans = pi*lambda + gamma + O + Q + sum", F(10)),
-        ("total_cost = 3 * meals\nmeals = 4\napples_left = total_cost - x1\nx1 = 2\nans = apples_left", F(10)),
+        ("pi = 3; gamma = 1; O = 1; Q = 1; lambda = 2; sum = 1; ans = pi*lambda + gamma+O+Q+sum", F(10)),
+        ("total_cost = 3 * meals\nmeals = 4\napples_left = total_cost - x1\nx1 = 2\nans = apples_left",
+         F(10)),
         # model noise
         ("```\n1. a = 5.\n2) b = a + 1.\nans = b\n```", F(6)),
         ("```python\n* a = 2\n• b = 3\nans = a*b,\n```", F(6)),
@@ -154,7 +155,8 @@ def test_error_type_and_limits() -> None:
         parse_system("a = 1\nb = 2 +")
     assert isinstance(info.value, EquationError) and info.value.line == 2
     assert "text too long" in solve_text("x = 1\n" * (MAX_TEXT_CHARS // 6 + 1)).reason
-    assert "too many equations" in solve_text("\n".join(f"x{i} = {i}" for i in range(MAX_EQUATIONS + 1))).reason
+    many = "\n".join(f"x{i} = {i}" for i in range(MAX_EQUATIONS + 1))
+    assert "too many equations" in solve_text(many).reason
     assert solve_text(None).reason.startswith("parse error")  # type: ignore[arg-type]
 
 
@@ -337,21 +339,25 @@ def test_fuzz_equation_like_text(text: str) -> None:
 
 
 ATOMS = st.sampled_from(["x", "y", "ans", "E", "I", "2", "0", "3.5", "1,000", "50%", "-1"])
+# Exponents are small constants: variable exponents mostly produce sympy timeouts, which the
+# pathological-system test covers, and would make this test slow.
 EXPRESSIONS = st.recursive(
     ATOMS,
-    lambda inner: st.builds(
-        lambda a, op, b: f"({a}){op}({b})", inner, st.sampled_from(["+", "-", "*", "/", "^", " "]), inner
+    lambda inner: st.one_of(
+        st.builds(lambda a, op, b: f"({a}){op}({b})", inner, st.sampled_from(["+", "-", "*", "/", " "]),
+                  inner),
+        st.builds(lambda a, n: f"({a})^{n}", inner, st.sampled_from(["2", "3", "0.5", "-1", "(1,000)"])),
     ),
     max_leaves=6,
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.builds("{} = {}".format, EXPRESSIONS, EXPRESSIONS), min_size=1, max_size=3).map("\n".join))
 def test_fuzz_well_formed_systems(text: str) -> None:
-    # Syntactically valid systems reach every solver path, including sympy timeouts.
+    # Syntactically valid systems reach every solver path, the sympy fallback included.
     start = time.monotonic()
-    assert_well_formed(solve_text(text, timeout=0.3))
+    assert_well_formed(solve_text(text, timeout=0.5))
     assert time.monotonic() - start < 5.0
 
 

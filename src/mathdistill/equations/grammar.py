@@ -18,6 +18,7 @@ Implicit multiplication right after a ``/`` operand (``1/2x``, ``6/2(1+2)``) is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 
 from .lexer import BAD, EQ, LPAR, MAX_NUMBER_DIGITS, NAME, NUM, OP, PERCENT, RPAR, Token, statements
@@ -121,10 +122,7 @@ class _Parser:
         if not self._at(OP, "^"):
             return base
         self._advance()
-        self._enter()
-        exponent = self.unary()
-        self.depth -= 1
-        return Pow(base, exponent)
+        return Pow(base, self._nested(self.unary))
 
     def postfix(self) -> Expr:
         operand = self.primary()
@@ -145,9 +143,7 @@ class _Parser:
             return Var(token.text)
         if token.kind != LPAR:
             raise self._unexpected(token)
-        self._enter()
-        inner = self.expr()
-        self.depth -= 1
+        inner = self._nested(self.expr)
         if self.pos >= len(self.tokens):
             raise self._error(f"missing {_CLOSING[token.text]!r}")
         closing = self._advance()
@@ -174,10 +170,14 @@ class _Parser:
         self.pos += 1
         return self.previous
 
-    def _enter(self) -> None:
+    def _nested(self, parse: Callable[[], Expr]) -> Expr:
+        """``parse()`` one nesting level deeper; the limit keeps recursion far from Python's."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise self._error(f"too deeply nested (> {MAX_DEPTH} levels)")
+        result = parse()
+        self.depth -= 1
+        return result
 
     def _unexpected(self, token: Token) -> EquationError:
         if token.kind == BAD:

@@ -48,6 +48,8 @@ _GREEK = "\u0391-\u03a9\u03b1-\u03c9"
 _TOKEN = re.compile(
     rf"""
       (?P<space>\s+)
+    | (?P<comment>\#)
+    | (?P<percent>%)
     | (?P<number>(?:[0-9]{{1,3}}(?:,[0-9]{{3}})+(?![0-9])|[0-9]+)(?:\.[0-9]+)?|\.[0-9]+)
     | (?P<name>[A-Za-z_{_GREEK}][A-Za-z0-9_{_GREEK}]*)
     | (?P<power>\*\*)
@@ -56,8 +58,9 @@ _TOKEN = re.compile(
     | (?P<lpar>[(\[{{])
     | (?P<rpar>[)\]}}])
     | (?P<punct>[;.,])
+    | (?P<bad>.)
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.DOTALL,
 )
 
 
@@ -76,32 +79,18 @@ def tokenize(line: str) -> list[Token]:
     number or a closing bracket, as in ``50%`` or ``(a+b)%``; anywhere else it starts a comment.
     """
     tokens: list[Token] = []
-    pos = 0
-    last_end = -1  # end offset of the previous token, to tell "50%" from "50 %"
-    while pos < len(line):
-        char = line[pos]
-        if char == "#":
-            break
-        if char == "%":
-            if last_end != pos or tokens[-1].kind not in (NUM, RPAR):
-                break
-            tokens.append(Token(PERCENT, "%"))
-            pos += 1
-            last_end = pos
-            continue
-        spaced = pos > 0 and line[pos - 1].isspace()
-        match = _TOKEN.match(line, pos)
-        if match is None:
-            tokens.append(Token(BAD, char, spaced=spaced))
-            pos += 1
-            last_end = pos
-            continue
-        pos = match.end()
+    spaced = False
+    for match in _TOKEN.finditer(line):
         group, text = match.lastgroup, match.group()
         if group == "space":
+            spaced = True
             continue
-        last_end = pos
+        if group == "comment":
+            break
+        if group == "percent" and (spaced or not tokens or tokens[-1].kind not in (NUM, RPAR)):
+            break
         tokens.append(_token(group, text, spaced))
+        spaced = False
     return tokens
 
 
@@ -110,11 +99,17 @@ def _token(group: str, text: str, spaced: bool) -> Token:
         whole, _, decimals = text.replace(",", "").partition(".")
         if len(whole) + len(decimals) > MAX_NUMBER_DIGITS:
             return Token(NUM, text, None, spaced)
-        return Token(NUM, text, Fraction(int(whole + decimals or "0"), 10 ** len(decimals)), spaced)
+        if not decimals:
+            return Token(NUM, text, Fraction(int(whole)), spaced)
+        return Token(NUM, text, Fraction(int(whole + decimals), 10 ** len(decimals)), spaced)
     if group == "power":
         return Token(OP, "^", spaced=spaced)
     if group == "equals":
         return Token(EQ, "=", spaced=spaced)
+    if group == "percent":
+        return Token(PERCENT, "%", spaced=spaced)
+    if group == "bad":
+        return Token(BAD, text, spaced=spaced)
     return Token(_KINDS[text if group == "punct" else group], text, spaced=spaced)
 
 
@@ -138,12 +133,12 @@ def _strip_decorations(statement: list[Token]) -> None:
     # "x - y = 2  (2)" read as implicit multiplication would silently double the right-hand side, so
     # a spaced "(N)" after a complete operand at the end is a label; so is "(N) " before an operand
     # at the start. "x = (2)", "x = 3(2)" and "(2) + x" keep their meaning.
-    if len(statement) > 3 and _is_label(statement[-3:]) and statement[-3].spaced \
-            and statement[-4].kind in (NUM, NAME, RPAR, PERCENT):
-        del statement[-3:]
-    if len(statement) > 3 and _is_label(statement[:3]) and statement[3].spaced \
-            and statement[3].kind in (NUM, NAME, LPAR):
-        del statement[:3]
+    if len(statement) > 3 and _is_label(statement[-3:]) and statement[-3].spaced:
+        if statement[-4].kind in (NUM, NAME, RPAR, PERCENT):
+            del statement[-3:]
+    if len(statement) > 3 and _is_label(statement[:3]) and statement[3].spaced:
+        if statement[3].kind in (NUM, NAME, LPAR):
+            del statement[:3]
 
 
 def _is_label(tokens: list[Token]) -> bool:

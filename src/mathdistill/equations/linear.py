@@ -120,7 +120,9 @@ def linearize(expr: Expr, known: Mapping[str, Fraction]) -> LinearForm:
     raise TypeError(f"not an expression: {expr!r}")
 
 
-def _product(factors: tuple[Expr, ...], divisors: tuple[Expr, ...], known: Mapping[str, Fraction]) -> LinearForm:
+def _product(
+    factors: tuple[Expr, ...], divisors: tuple[Expr, ...], known: Mapping[str, Fraction]
+) -> LinearForm:
     # Divisors first, so that a literal division by zero is reported even in a non-linear product.
     divisor: Rational = 1
     for expr in divisors:

@@ -124,7 +124,9 @@ def _residual(equation: Equation) -> Add:
     return Add((equation.lhs, Neg(equation.rhs)))
 
 
-def _solve_nonlinear(rows: ReducedRows, nonlinear: list[Equation], target: str, timeout: float) -> SolveResult:
+def _solve_nonlinear(
+    rows: ReducedRows, nonlinear: list[Equation], target: str, timeout: float
+) -> SolveResult:
     # Send sympy the smallest equivalent system: known values substituted, plus the linear rows that
     # still have free variables.
     known = rows.determined()

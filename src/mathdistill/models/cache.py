@@ -1,7 +1,8 @@
 """Where models are cached, and how a file there is known to be complete and intact.
 
 Everything is written under a temporary ".tmp-" name in the same directory and renamed into place
-only when finished, so a killed pull never leaves a half file at a final name. A verified file gets
+only when finished, so a killed pull never leaves a half file at a final name (its leftovers are
+swept by a later pull). A verified file gets
 a small "<file>.sha256.json" stamp (digest, size, mtime): later calls compare size and mtime and
 re-hash only when those changed, so a 1 GB file is not re-read on every call.
 """
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from platformdirs import user_cache_dir
@@ -20,6 +22,10 @@ from platformdirs import user_cache_dir
 ENV_CACHE = "MATHDISTILL_CACHE"
 TMP_PREFIX = ".tmp-"
 _BLOCK = 1 << 20
+# mkstemp/mkdtemp (and safetensors) create private 0600/0700 entries; the cache is meant to be
+# shared like any file the user writes, so published entries get the usual umask-based modes.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def models_dir() -> Path:
@@ -89,11 +95,18 @@ def temp_path(directory: Path, suffix: str = "") -> Path:
     """A fresh, closed temporary file name in `directory` (same filesystem, so rename is atomic)."""
     fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=directory)
     os.close(fd)
+    os.chmod(name, 0o666 & ~_UMASK)
     return Path(name)
 
 
 def temp_dir(directory: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=directory))
+
+
+def _share(tree: Path) -> None:
+    tree.chmod(0o777 & ~_UMASK)
+    for path in tree.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~_UMASK)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -105,8 +118,20 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def sweep_stale(directory: Path, older_than_s: float = 86400) -> None:
+    """Remove temp entries left by killed pulls; a day old is far past any live pull or conversion."""
+    cutoff = time.time() - older_than_s
+    for path in directory.glob(TMP_PREFIX + "*"):
+        try:
+            if path.lstat().st_mtime < cutoff:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        except OSError:
+            pass  # another process swept it first
+
+
 def publish_dir(tmp: Path, final: Path) -> None:
     """Rename a finished temp directory into place; if another process got there first, keep theirs."""
+    _share(tmp)
     try:
         os.rename(tmp, final)
     except OSError:

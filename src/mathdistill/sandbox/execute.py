@@ -34,12 +34,15 @@ import types
 from fractions import Fraction
 from typing import Any, Callable
 
+# C code imports through the running program's __import__, so modules that allowed ones import
+# from C (datetime.strptime -> _strptime) must pass it too.
+_IMPORTED_FROM_C = frozenset({"_strptime"})
 # Importable by programs (top-level names); submodules of these are importable too.
 ALLOWED_MODULES = frozenset({
     "math", "cmath", "fractions", "decimal", "datetime", "itertools", "collections", "statistics",
     "functools", "operator", "heapq", "bisect", "numbers", "random", "re", "string", "typing",
     "numpy", "sympy", "mpmath",
-})
+}) | _IMPORTED_FROM_C
 # Modules whose public API has no shared mutable state a program could change (the decimal
 # context is reset before every program instead), and the few names that do and are excluded.
 PURE_MODULES = ("math", "cmath", "fractions", "decimal", "datetime", "itertools", "collections",
@@ -76,7 +79,7 @@ _DENIED_EVENTS = (
     "sys._current_exceptions", "code.__new__", "marshal.", "pickle.", "gc.get_",
     "_thread.start_new_thread", "builtins.input", "builtins.breakpoint", "webbrowser.",
     "urllib.", "http.", "ftplib.", "smtplib.", "imaplib.", "poplib.", "nntplib.", "telnetlib.",
-    "shutil.", "resource.", "signal.", "mmap.", "fcntl.", "sqlite3.", "syslog.",
+    "shutil.", "signal.", "mmap.", "fcntl.", "sqlite3.", "syslog.",
     "cpython.run_", "cpython._PySys_ClearAuditHooks", "cpython.PyInterpreterState_",
 )
 # Modules that must not be loaded at all (already loaded ones are covered by the events above).
@@ -84,7 +87,7 @@ _DENIED_IMPORTS = frozenset({
     "antigravity", "webbrowser", "subprocess", "_posixsubprocess", "socket", "_socket", "ssl",
     "ctypes", "_ctypes", "multiprocessing", "_multiprocessing", "pty", "asyncio", "http",
     "urllib", "ftplib", "smtplib", "telnetlib", "turtle", "tkinter", "pdb", "pydoc", "mmap",
-    "fcntl", "resource", "signal", "_signal", "threading", "_thread", "concurrent",
+    "fcntl", "signal", "_signal", "threading", "_thread", "concurrent",
 })
 # Allowed, but reveal or change interpreter internals: a runner that saw one is retired.
 _TAINTING_EVENTS = frozenset({"object.__getattr__", "object.__setattr__", "object.__delattr__",
@@ -114,9 +117,13 @@ class Guard:
 
 
 def read_roots() -> tuple[str, ...]:
-    """Directories programs may read from: the interpreter's and the installed packages'."""
+    """Directories programs may read from: the interpreter's, the installed packages' and the
+    bytecode cache's (imports look there first)."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path}
-    return tuple(sorted(os.path.realpath(root) + os.sep for root in roots if os.path.isdir(root)))
+    readable = {os.path.realpath(root) + os.sep for root in roots if os.path.isdir(root)}
+    if sys.pycache_prefix:
+        readable.add(os.path.realpath(sys.pycache_prefix) + os.sep)
+    return tuple(sorted(readable))
 
 
 def install_guard(workdir: str, readable: tuple[str, ...]) -> Guard:
@@ -129,8 +136,9 @@ def install_guard(workdir: str, readable: tuple[str, ...]) -> Guard:
         if not isinstance(path, (str, bytes, os.PathLike)):
             return f"open {path!r}"  # raw descriptors: only ours exist, and they are not for programs
         real = os.path.realpath(os.fsdecode(path))
-        if (real + os.sep).startswith(writable) or (not writing and (
-                real.startswith(readable) or real == os.devnull)):
+        inside = real + os.sep  # roots end with a separator, so /a/bc is not inside /a/b
+        if inside.startswith(writable) or (not writing and (
+                inside.startswith(readable) or real == os.devnull)):
             return None
         return f"{'write' if writing else 'read'} {real}"
 
@@ -191,7 +199,7 @@ def runner_builtins(guard: Guard) -> dict[str, Any]:
     table = child_builtins(guard)
     for name in _REFLECTIVE_BUILTINS:
         table.pop(name, None)
-    table["__import__"] = _restricted_import(frozenset(PURE_MODULES), guard)
+    table["__import__"] = _restricted_import(frozenset(PURE_MODULES) | _IMPORTED_FROM_C, guard)
     return table
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from . import protocol
 
@@ -113,7 +113,7 @@ class Sandbox:
                 for worker in list(self._workers):
                     if worker.job is not None:
                         self._replace(worker)
-            return [result for result in results if result is not None]
+            return cast("list[RunResult]", results)  # the loop filled every slot
 
     def close(self) -> None:
         """Stop the workers (and everything they started) and remove the scratch directory."""
@@ -135,19 +135,23 @@ class Sandbox:
     def _loop(self, codes: Sequence[str], pending: deque[int], results: list[RunResult | None]) -> None:
         remaining = len(codes)
         while remaining:
-            for worker in self._workers:
+            for worker in list(self._workers):
                 while worker.ready and worker.job is None and pending:
                     index = pending.popleft()
                     if len(codes[index]) > _MAX_CODE_CHARS:
                         results[index] = RunResult(None, "error: program too large")
                         remaining -= 1
                         continue
-                    protocol.write_frame(worker.requests, {"code": codes[index]})
+                    try:
+                        protocol.write_frame(worker.requests, {"code": codes[index]})
+                    except OSError:  # it died while idle; not this program's doing
+                        pending.appendleft(index)
+                        self._replace(worker)
+                        break
                     worker.job, worker.deadline = index, time.monotonic() + self.timeout + _GRACE_SECONDS
             if not remaining:
                 break
-            wait = min(worker.deadline for worker in self._workers) - time.monotonic()
-            for key, _ in self._selector.select(max(wait, 0.0)):
+            for key, _ in self._selector.select(self._until_next_deadline()):
                 worker = key.data
                 chunk = os.read(worker.replies, 1 << 16)
                 messages = worker.buffer.feed(chunk) if chunk else []
@@ -205,12 +209,15 @@ class Sandbox:
         self._selector.register(worker.replies, selectors.EVENT_READ, worker)
         return worker
 
+    def _until_next_deadline(self) -> float | None:
+        wait = min(worker.deadline for worker in self._workers) - time.monotonic()
+        return None if wait == float("inf") else max(wait, 0.0)
+
     def _wait_ready(self) -> None:
         while not all(worker.ready for worker in self._workers):
-            wait = min(worker.deadline for worker in self._workers) - time.monotonic()
-            if wait <= 0:
+            if min(worker.deadline for worker in self._workers) <= time.monotonic():
                 raise SandboxError("sandbox worker did not start in time")
-            for key, _ in self._selector.select(wait):
+            for key, _ in self._selector.select(self._until_next_deadline()):
                 worker = key.data
                 chunk = os.read(worker.replies, 1 << 16)
                 if not chunk:
@@ -227,18 +234,19 @@ class Sandbox:
         process = worker.process
         assert process.stdin is not None and process.stdout is not None
         try:
-            process.stdin.close()  # EOF: an idle worker exits, taking its runner with it
+            process.stdin.close()  # EOF: an idle worker exits, reaping its runner first
         except OSError:
             pass
-        try:
-            process.wait(timeout=2.0 if gently else 0.0)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            # The worker leads its own process group; jailed children cannot leave it.
+        if gently:
+            try:
+                process.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                pass
+        if process.poll() is None:
+            # The worker leads its own process group and jailed processes cannot leave it, so
+            # this takes the runner and any one-shot child too.  (Had the worker died on its
+            # own, its children die with it through their parent-death signal.)
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait()
         process.stdout.close()
         shutil.rmtree(worker.scratch, ignore_errors=True)

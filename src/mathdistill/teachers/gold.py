@@ -432,7 +432,8 @@ def unknown_rationales(equation: str, letter: str) -> dict[str, str]:
     lhs, rhs = equation.split("=")
     eot = f"{equation.strip()}\nans = {letter}"
     pot = (f"from sympy import Eq, Symbol, solve\n{letter} = Symbol('{letter}')\n"
-           f"solutions = solve(Eq({_python(lhs)}, {_python(rhs)}), {letter})\nans = solutions[0]")
+           f"solutions = solve(Eq({_python(lhs)}, {_python(rhs)}), {letter})\n"
+           f"# a quantity: the largest real solution\nans = max(float(s) for s in solutions if s.is_real)")
     return {"eot": eot, "pot": pot}
 
 
