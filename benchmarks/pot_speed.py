@@ -54,9 +54,13 @@ def make_programs(n: int, seed: int = 0, forked_every: int = 0) -> list[str]:
     return programs
 
 
+_PRINT_ANS = "\ntry:\n    print(ans)\nexcept NameError:\n    pass\n"
+
+
 def _run_fresh(code: str) -> str:
-    done = subprocess.run([sys.executable, "-c", code + "\ntry:\n    print(ans)\nexcept NameError:\n    pass\n"],
-                          capture_output=True, text=True, timeout=30)
+    """The naive way: a new interpreter per program (printing ``ans`` as the answer)."""
+    done = subprocess.run([sys.executable, "-c", code + _PRINT_ANS], capture_output=True, text=True,
+                          timeout=30)
     return done.stdout
 
 

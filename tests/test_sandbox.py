@@ -56,40 +56,50 @@ def listener():
     server.close()
 
 
+def _privileged() -> bool:
+    """Root with the capabilities the jail uses: namespaces (SYS_ADMIN), dropping to nobody."""
+    with open("/proc/self/status") as status:
+        effective = int(status.read().split("CapEff:")[1].split()[0], 16)
+    needed = (1 << 21) | (1 << 7) | (1 << 6) | (1 << 0)  # SYS_ADMIN, SETUID, SETGID, CHOWN
+    return os.geteuid() == 0 and effective & needed == needed
+
+
 def _processes() -> dict[int, tuple[int, int, int]]:
-    """pid -> (ppid, process group, real uid) for every process on the machine."""
+    """pid -> (ppid, process group, session) for every process on the machine."""
     table = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat") as stat, open(f"/proc/{name}/status") as status:
+            with open(f"/proc/{name}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
-                uid = int(status.read().split("\nUid:")[1].split()[0])
-        except (OSError, IndexError):
+        except OSError:
             continue  # exited meanwhile
-        table[int(name)] = (int(fields[1]), int(fields[2]), uid)
+        table[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]))
     return table
 
 
-def _stray_processes(nobody_before: set[int]) -> list[int]:
-    """Processes the sandbox should not have: anything but the workers and one runner each."""
-    table = _processes()
-    workers = {pid for pid, (ppid, _, _) in table.items() if ppid == os.getpid()}
+def _workers() -> set[int]:
+    """Our sandbox workers: this process's children, each leading its own session and group."""
+    return {pid for pid, (ppid, _, _) in _processes().items() if ppid == os.getpid()}
+
+
+def _stray_processes(workers: set[int]) -> list[int]:
+    """Processes in the workers' sessions or groups other than the workers and one runner each.
+
+    Jailed processes cannot leave them (seccomp refuses setsid/setpgid), so this also catches
+    any that escaped their parent (double fork, reparenting).  Other sandboxes on the machine,
+    e.g. another test run, are not counted.
+    """
     stray = []
     runners: dict[int, int] = {}
-    for pid, (ppid, group, uid) in table.items():
-        if group in workers and pid not in workers:
-            runners[ppid] = runners.get(ppid, 0) + 1
-            if ppid not in workers or runners[ppid] > 1:
-                stray.append(pid)
-        elif uid == NOBODY and group not in workers and pid not in nobody_before:
-            stray.append(pid)  # a jailed process that escaped its group
+    for pid, (ppid, group, session) in _processes().items():
+        if pid in workers or not {group, session} & workers:
+            continue
+        runners[ppid] = runners.get(ppid, 0) + 1
+        if ppid not in workers or runners[ppid] > 1:
+            stray.append(pid)
     return stray
-
-
-def _nobody_processes() -> set[int]:
-    return {pid for pid, (_, _, uid) in _processes().items() if uid == NOBODY}
 
 
 # --------------------------------------------------------------------------- answers
@@ -148,8 +158,8 @@ def test_run_many_keeps_input_order_across_paths(sandbox):
 
 
 def test_jail_layers_active_as_root(sandbox):
-    if os.geteuid() != 0:
-        pytest.skip("namespaces and privilege drop need root")
+    if not _privileged():
+        pytest.skip("namespaces and privilege drop need root and its capabilities")
     assert {"netns", "landlock", "nobody", "seccomp", "rlimits", "audit"} <= set(sandbox.layers)
     assert sandbox.run(GADGET + "ans = find('getuid')()").answer == str(NOBODY)
 
@@ -246,7 +256,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_hostile_program_is_contained(sandbox, listener, name):
-    nobody_before = _nobody_processes()
+    workers = _workers()
     code = HOSTILE[name].replace("PORT", str(listener.getsockname()[1]))
     started = time.monotonic()
     result = sandbox.run(code)
@@ -270,7 +280,7 @@ def test_hostile_program_is_contained(sandbox, listener, name):
     assert not os.path.exists(PROJECT_MARKER)
     with pytest.raises(socket.timeout):
         listener.accept()
-    assert _stray_processes(nobody_before) == []
+    assert _stray_processes(workers | _workers()) == []
     # ... and the sandbox still scores benign programs, on every path.
     assert [r.answer for r in sandbox.run_many(BENIGN)] == BENIGN_ANSWERS
 
@@ -291,7 +301,8 @@ def test_hostile_program_is_contained(sandbox, listener, name):
 ])
 def test_no_state_leaks_into_later_programs(sandbox, attack):
     after = ["ans = len([1, 2, 3]) + abs(-1)", "import math\nans = math.pi",
-             "import math\nans = math.factorial(5)", "import numbers\nans = isinstance(1.5, numbers.Rational)",
+             "import math\nans = math.factorial(5)",
+             "import numbers\nans = isinstance(1.5, numbers.Rational)",
              "import decimal\nans = decimal.Decimal(1) / decimal.Decimal(3)",
              "import decimal\nans = decimal.Decimal(1) / decimal.Decimal(0)",
              "import numpy as np\nans = str(np.array([1 / 3]))"]
@@ -334,9 +345,10 @@ def test_kernel_layers_hold_without_the_audit_hook():
             layers = confine.isolate_zygote(scratch, 16)
             workdir = os.path.join(scratch, "work")
             os.mkdir(workdir)
-            if os.geteuid() == 0:
+            if _privileged():
                 os.chown(workdir, NOBODY, NOBODY)
-            layers += confine.jail(workdir, (write_end,), (5, 6), confine.address_space_bytes() + (256 << 20), 1 << 20)
+            budget = confine.address_space_bytes() + (256 << 20)
+            layers += confine.jail(workdir, (write_end,), (5, 6), budget, 1 << 20)
             report = {
                 "layers": layers,
                 "uid": os.getuid(),
@@ -363,9 +375,9 @@ def test_kernel_layers_hold_without_the_audit_hook():
     shutil.rmtree(scratch)
     assert not os.path.exists(outside)
     assert {"landlock", "rlimits", "seccomp"} <= set(report.pop("layers"))
-    root = os.geteuid() == 0
-    assert report.pop("uid") == (NOBODY if root else os.getuid())
-    assert report.pop("separate netns") == root
+    privileged = _privileged()
+    assert report.pop("uid") == (NOBODY if privileged else os.getuid())
+    assert report.pop("separate netns") == privileged
     assert report == {"fork": "refused", "exec": "refused", "socket": "refused",
                       "signal own group": "refused", "signal parent": "refused",
                       "signal self": "allowed", "new session": "refused", "other's limits": "refused",
@@ -387,7 +399,8 @@ def api():
     "def solution():\n    total = 0\n    for _ in range(3):\n        total += 1\n    return total",
     "x = 2 / 3\nprint(f'{x:.2f}')\nprint('{} and {:.1f}'.format(1, x))",
     "if __name__ == '__main__':\n    print(sum(i * i for i in range(10)))",
-    "from functools import lru_cache\n@lru_cache(None)\ndef f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)",
+    "from functools import lru_cache\n@lru_cache(None)\ndef fib(n):\n"
+    "    return n if n < 2 else fib(n - 1) + fib(n - 2)",
 ])
 def test_pure_programs(api, code):
     assert execute.is_pure(ast.parse(code), api)
@@ -453,6 +466,9 @@ def test_close_leaves_nothing_behind():
 
 def test_run_program_uses_a_shared_default_sandbox():
     assert run_program("ans = 40 + 2") == RunResult("42", None, "")
-    assert run_program("print(1)", timeout=1.0).answer == "1"
-    assert len(pool._defaults) == 2
-    pool._close_defaults()
+    shared = pool._defaults[()]
+    assert run_program("ans = 1").answer == "1" and pool._defaults[()] is shared
+    assert run_program("print(1)", timeout=1.5).answer == "1"  # other limits: another sandbox
+    other = pool._defaults.pop((("timeout", 1.5),))
+    assert other is not shared
+    other.close()

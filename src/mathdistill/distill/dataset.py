@@ -105,6 +105,7 @@ def build_dataset(cfg: BuildConfig, progress=None) -> dict:
     report = {
         "out": str(out), "rows": len(rows), "problems": len({r["id"] for r in rows}),
         "contaminated_problems_refused": len(contaminated & {r.id for r in records}),
+        "rows_by_split": dict(Counter(row["id"].rsplit("/", 1)[0].replace("/", ":") for row in rows)),
         "cot_policy": cfg.cot_policy,
         "by_thought_teacher": {f"{t}|{teacher}": {"total": c["total"], "kept": c["kept"],
                                                  "yield": round(c["kept"] / c["total"], 4) if c["total"] else 0.0,

@@ -9,8 +9,8 @@ These layers hold even if model code gets past the in-interpreter guards of ``ex
   TCP bind/connect, and signalling processes outside the worker.
 * ``jail`` (in every process that runs model code, right after fork): rlimits, drop to
   ``nobody``, non-dumpable (no ptrace / core dumps), parent-death signal, and a seccomp filter
-  that refuses process creation, exec, sockets, ptrace, signals to other processes, new
-  sessions/process groups, namespace and mount changes, raising rlimits, io_uring and bpf.
+  that refuses process creation, exec, sockets, ptrace, signals to (and rlimit changes of)
+  other processes, new sessions/process groups, namespace and mount changes, io_uring and bpf.
 
 Every layer degrades gracefully (it is reported missing) where the kernel or privileges do not
 allow it; the caller records which layers are active.  Imports only the standard library and no
@@ -253,10 +253,13 @@ def jail(workdir: str, keep_fds: tuple[int, ...], cpu: tuple[int, int], address_
     layers = ["rlimits"]
     if os.geteuid() == 0:
         # RLIMIT_NPROC is not enforced for root, and root could undo everything else.
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-        layers.append("nobody")
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            layers.append("nobody")
+        except PermissionError:
+            pass  # root without CAP_SETUID (some containers): seccomp still refuses fork
     _prctl(PR_SET_DUMPABLE, 0)
     if _seccomp():
         layers.append("seccomp")

@@ -10,8 +10,9 @@ Two kinds of process run programs, and they differ in what they accept:
   syntactic property meaning "this program cannot reach, let alone change, state shared with
   later programs": it imports only ``PURE_MODULES`` (and only their plain functions, classes
   and constants), assigns no attributes, touches no ``_private``/dunder or frame/code
-  attributes, never names a reflective builtin (getattr, vars, globals, eval, open ...) and uses
-  ``str.format`` only on literal templates without attribute or index lookups.  Everything
+  attributes, never names a reflective builtin (getattr, vars, globals, eval, open ...) nor an
+  ABC's ``register``, and uses ``str.format`` only on literal templates without attribute or
+  index lookups.  Module objects may only appear as ``module.name``.  Everything
   else goes to a one-shot child, so purity is only an optimisation: a program that the check
   wrongly rejects still runs, just slower.
 
@@ -80,14 +81,15 @@ _DENIED_EVENTS = (
     "_thread.start_new_thread", "builtins.input", "builtins.breakpoint", "webbrowser.",
     "urllib.", "http.", "ftplib.", "smtplib.", "imaplib.", "poplib.", "nntplib.", "telnetlib.",
     "shutil.", "signal.", "mmap.", "fcntl.", "sqlite3.", "syslog.",
-    "cpython.run_", "cpython._PySys_ClearAuditHooks", "cpython.PyInterpreterState_",
+    # Audit hooks are per interpreter: a subinterpreter would run without this one.
+    "cpython.PyInterpreterState_",
 )
 # Modules that must not be loaded at all (already loaded ones are covered by the events above).
 _DENIED_IMPORTS = frozenset({
     "antigravity", "webbrowser", "subprocess", "_posixsubprocess", "socket", "_socket", "ssl",
     "ctypes", "_ctypes", "multiprocessing", "_multiprocessing", "pty", "asyncio", "http",
     "urllib", "ftplib", "smtplib", "telnetlib", "turtle", "tkinter", "pdb", "pydoc", "mmap",
-    "fcntl", "signal", "_signal", "threading", "_thread", "concurrent",
+    "fcntl", "signal", "_signal", "threading", "_thread", "concurrent", "_xxsubinterpreters",
 })
 # Allowed, but reveal or change interpreter internals: a runner that saw one is retired.
 _TAINTING_EVENTS = frozenset({"object.__getattr__", "object.__setattr__", "object.__delattr__",

@@ -87,7 +87,8 @@ class Sandbox:
         self._workers: list[_Worker] = []
         self.layers: tuple[str, ...] = ()
         try:
-            self._workers = [self._spawn() for _ in range(workers or os.cpu_count() or 1)]
+            for _ in range(workers or os.cpu_count() or 1):
+                self._workers.append(self._spawn())  # one by one: close() must see each
             self._wait_ready()
         except BaseException:
             self.close()
@@ -117,12 +118,13 @@ class Sandbox:
 
     def close(self) -> None:
         """Stop the workers (and everything they started) and remove the scratch directory."""
-        self._closed = True
-        for worker in self._workers:
-            self._stop(worker, gently=True)
-        self._workers = []
-        self._selector.close()
-        shutil.rmtree(self._base, ignore_errors=True)
+        with self._lock:
+            self._closed = True
+            for worker in self._workers:
+                self._stop(worker, gently=True)
+            self._workers = []
+            self._selector.close()
+            shutil.rmtree(self._base, ignore_errors=True)
 
     def __enter__(self) -> Sandbox:
         return self

@@ -83,7 +83,7 @@ class Zygote:
         self.api = execute.pure_api()
         self._freeze()
         self.readable = execute.read_roots()
-        self.runner: _Runner | None = None
+        self.runner: _Runner | None = None  # (set before spawning: a failed spawn reaps it)
         self.jail_layers: list[str] = []
         self.runner = self._spawn_runner()  # pre-fork it, and learn which jail layers work
 
@@ -114,10 +114,14 @@ class Zygote:
         shutil.rmtree(path, ignore_errors=True)
         os.mkdir(path, 0o700)
         if os.geteuid() == 0:
-            os.chown(path, confine.NOBODY, confine.NOBODY)
+            try:
+                os.chown(path, confine.NOBODY, confine.NOBODY)  # jailed code runs as nobody
+            except PermissionError:
+                pass  # no CAP_CHOWN, hence no CAP_SETUID either: jailed code stays root
         return path
 
-    def _jail(self, workdir: str, keep_fds: tuple[int, ...], cpu: tuple[int, int]) -> tuple[list[str], execute.Guard]:
+    def _jail(self, workdir: str, keep_fds: tuple[int, ...],
+              cpu: tuple[int, int]) -> tuple[list[str], execute.Guard]:
         """In a just-forked child: confine it, then install the audit hook (ctypes is off after)."""
         address_space = confine.address_space_bytes() + self.memory
         layers = confine.jail(workdir, keep_fds, cpu, address_space, _FILE_SIZE)
@@ -171,14 +175,14 @@ class Zygote:
         self.runner = runner
         try:
             protocol.write_frame(runner.to_runner, {"code": code})
-            reply = protocol.read_frame(runner.from_runner, time.monotonic() + self.timeout)
+            reply = _as_dict(protocol.read_frame(runner.from_runner, time.monotonic() + self.timeout))
             if reply.get("impure"):
                 return None
             result = self._checked(reply)
         except TimeoutError:
             self._reap_runner(runner)
             return _result(reason="timeout")
-        except (OSError, EOFError, protocol.ProtocolError, KeyError, TypeError, ValueError):
+        except (OSError, EOFError, protocol.ProtocolError, ValueError):
             status = self._reap_runner(runner)
             return _result(reason=_death_reason(status, cpu_used=0.0, cpu_limit=math.inf))
         runner.programs += 1
@@ -218,7 +222,7 @@ class Zygote:
 
     def _checked(self, reply: Any) -> dict[str, Any]:
         """The result fields of a reply from a jailed process, which is not trusted."""
-        fields = {key: reply.get(key) for key in ("answer", "reason", "stdout")}
+        fields = {key: _as_dict(reply).get(key) for key in ("answer", "reason", "stdout")}
         if not all(value is None or isinstance(value, str) for value in fields.values()):
             raise ValueError("malformed result")
         if (fields["answer"] is None) == (fields["reason"] is None):
@@ -260,6 +264,12 @@ def _collapse_to_huge_pages() -> None:
             madvise(start, end - start, _MADV_COLLAPSE)
 
 
+def _as_dict(reply: Any) -> dict[str, Any]:
+    if not isinstance(reply, dict):
+        raise ValueError("malformed reply")
+    return reply
+
+
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -269,7 +279,7 @@ def _kill(pid: int) -> None:
 
 def _death_reason(status: int, cpu_used: float, cpu_limit: float) -> str:
     """Why a jailed process died without a well-formed answer."""
-    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU or cpu_used >= cpu_limit:
+    if (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU) or cpu_used >= cpu_limit:
         return "timeout"
     return "worker crashed"
 
