@@ -472,3 +472,11 @@ def test_run_program_uses_a_shared_default_sandbox():
     other = pool._defaults.pop((("timeout", 1.5),))
     assert other is not shared
     other.close()
+
+
+def test_sympy_answers_become_numbers():
+    from mathdistill.sandbox import run_program
+
+    root = run_program("import sympy as sp\nx = sp.Symbol('x')\nans = max(sp.solve(x**2 - 2, x))")
+    assert abs(float(root.answer) - 2 ** 0.5) < 1e-12
+    assert run_program("import sympy as sp\nans = sp.Rational(3, 4)").answer == "3/4"

@@ -348,6 +348,11 @@ def format_answer(value: Any) -> str:
     """Text of an answer value: numbers exactly, anything else str() truncated."""
     if getattr(type(value), "__module__", None) == "numpy" and getattr(value, "ndim", None) == 0:
         value = value.item()  # numpy scalars and 0-d arrays -> Python numbers
+    if str(getattr(type(value), "__module__", "")).startswith("sympy") and getattr(value, "is_number", False):
+        # sympy numbers: rationals exactly ("3/4"), irrationals such as sqrt(2) as floats
+        value = Fraction(str(value)) if getattr(value, "is_Rational", False) else complex(value.evalf())
+        if isinstance(value, complex) and value.imag == 0:
+            value = value.real
     if isinstance(value, (int, float, complex, Fraction, decimal.Decimal)):
         text = str(value)  # Fraction -> "p/q", bool -> "True"
         if len(text) > MAX_NUMBER_CHARS:
