@@ -169,3 +169,41 @@ def test_cli_list_and_stats():
     p = _cli("data", "stats", "svamp:test", "--json")
     stats = json.loads(p.stdout)["svamp:test"]
     assert stats["n"] == 1000 and stats["with_equation"] == 1000 and stats["operators"]["-"] > 0
+
+
+def test_download_into_cache_checks_sha256(tmp_path, data_root, monkeypatch):
+    """Without MATHDISTILL_DATA, missing files come from the canonical URL and are checksummed.
+    (file:// URLs stand in for GitHub here: the machine running the tests may be offline.)"""
+    monkeypatch.delenv("MATHDISTILL_DATA", raising=False)
+    monkeypatch.delenv(files.ENV_OFFLINE, raising=False)
+    monkeypatch.setattr(files, "roots", lambda: [tmp_path / "cache"])
+    sha, _ = files.FILES["svamp/SVAMP.json"]
+    monkeypatch.setitem(files.FILES, "svamp/SVAMP.json", (sha, (data_root / "svamp/SVAMP.json").as_uri()))
+    path = files.data_file("svamp/SVAMP.json")
+    assert path == tmp_path / "cache/svamp/SVAMP.json" and files.sha256(path) == sha
+
+    # a zip member (Math23K is distributed zipped)
+    import zipfile
+
+    archive = tmp_path / "Math_23K.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(data_root / "math23k/Math_23K.json", "Math_23K.json")
+    sha, _ = files.FILES["math23k/Math_23K.json"]
+    monkeypatch.setitem(files.FILES, "math23k/Math_23K.json", (sha, archive.as_uri() + "#Math_23K.json"))
+    assert files.sha256(files.data_file("math23k/Math_23K.json")) == sha
+
+    # a download whose digest is wrong is refused and not kept
+    monkeypatch.setitem(files.FILES, "gsm8k/test.jsonl", ("0" * 64, (data_root / "gsm8k/test.jsonl").as_uri()))
+    with pytest.raises(ds.DataError, match="SHA-256"):
+        files.data_file("gsm8k/test.jsonl")
+    assert not (tmp_path / "cache/gsm8k/test.jsonl").exists()
+
+
+def test_offline_message_names_paths_and_fix(tmp_path, monkeypatch):
+    monkeypatch.delenv("MATHDISTILL_DATA", raising=False)
+    monkeypatch.setenv(files.ENV_OFFLINE, "1")
+    monkeypatch.setattr(files, "roots", lambda: [tmp_path / "cache"])
+    with pytest.raises(ds.DataError) as e:
+        files.data_file("gsm8k/test.jsonl")
+    message = str(e.value)
+    assert str(tmp_path / "cache/gsm8k/test.jsonl") in message and "MATHDISTILL_DATA" in message
