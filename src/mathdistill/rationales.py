@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from .datasets.formats import read_jsonl
 from .thoughts import THOUGHTS
 
 
@@ -50,17 +51,7 @@ def read_records(path: Path | str) -> list[Rationale]:
     path = Path(path)
     if not path.is_file():
         raise RecordError(f"{path}: no such file")
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RecordError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            out.append(parse_record(obj, f"{path}:{lineno}"))
-    return out
+    return [parse_record(obj, f"{path}:{lineno}") for lineno, obj in read_jsonl(path, RecordError)]
 
 
 def iter_jsonl_tolerant(path: Path) -> Iterator[dict]:

@@ -11,8 +11,8 @@ from typing import Iterator
 from .problem import DataError
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for every non-blank line."""
+def read_jsonl(path: Path, error: type[Exception] = DataError) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank line; `error` is raised with file:line."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -20,9 +20,9 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg}); the file may be truncated") from None
+                raise error(f"{path}:{lineno}: not valid JSON ({e.msg}); the file may be truncated") from None
             if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                raise error(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
             yield lineno, obj
 
 
@@ -31,6 +31,13 @@ def read_json(path: Path) -> object:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); the file may be truncated") from None
+
+
+def read_json_list(path: Path) -> list:
+    rows = read_json(path)
+    if not isinstance(rows, list):
+        raise DataError(f"{path}:1: expected a JSON list of problems")
+    return rows
 
 
 def read_concatenated_json(path: Path) -> list[dict]:

@@ -11,7 +11,7 @@ import re
 
 from .asdiv import _cv_split
 from .files import data_file
-from .formats import read_json
+from .formats import read_json_list
 from .problem import DataError, Problem, numbers_in, require_number, tidy_text
 from .svamp import load_masked_csv
 
@@ -25,9 +25,7 @@ def load(split: str) -> list[Problem]:
         k, part = _cv_split(split, "mawps")
         return load_masked_csv("mawps", split, f"mawps/cv_mawps/fold{k}/{part}.csv")
     path = data_file(f"mawps/{_FILES[split]}")
-    rows = read_json(path)
-    if not isinstance(rows, list):
-        raise DataError(f"{path}:1: expected a JSON list of problems")
+    rows = read_json_list(path)
     out = []
     for i, row in enumerate(rows):
         where = f"{path}: record {i}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .files import data_file
-from .formats import read_json
+from .formats import read_json_list
 from .mawps import strip_lhs
 from .problem import DataError, Problem, numbers_in, require_number
 
@@ -12,9 +12,7 @@ SPLITS = {"test": 600}
 
 def load(split: str) -> list[Problem]:
     path = data_file("multiarith/multiarith.json")
-    rows = read_json(path)
-    if not isinstance(rows, list):
-        raise DataError(f"{path}:1: expected a JSON list of problems")
+    rows = read_json_list(path)
     out = []
     for i, row in enumerate(rows):
         where = f"{path}: record {i}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from .files import data_file
-from .formats import read_csv, read_json
+from .formats import read_csv, read_json_list
 from .problem import DataError, Problem, fmt_number, numbers_in, require_number, tidy_text
 
 SPLITS = {"test": 1000}
@@ -21,9 +21,7 @@ MAWPS_ASDIV_A_SPLITS = {"train": 3138}
 
 def load(split: str) -> list[Problem]:
     path = data_file("svamp/SVAMP.json")
-    rows = read_json(path)
-    if not isinstance(rows, list):
-        raise DataError(f"{path}:1: expected a JSON list of problems")
+    rows = read_json_list(path)
     out = []
     for i, row in enumerate(rows):
         where = f"{path}: record {i} (ID {row.get('ID')!r})"

@@ -121,7 +121,7 @@ def _run_gold(jobs, log: JsonlAppender, bar) -> tuple[int, float, int]:
 
 
 async def _run_llm(cfg: GenerateConfig, jobs, log: JsonlAppender, bar) -> tuple[int, float, int]:
-    from ..teachers.openai_compat import OpenAICompatTeacher, TeacherError
+    from ..teachers.openai_compat import OpenAICompatTeacher
 
     server_ctx = contextlib.nullcontext()
     base_url, model_name, concurrency = cfg.base_url, cfg.model, cfg.concurrency
@@ -159,10 +159,7 @@ async def _run_llm(cfg: GenerateConfig, jobs, log: JsonlAppender, bar) -> tuple[
                     bar.update(1)
 
         async with teacher:
-            try:
-                await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
-            except TeacherError:
-                raise
+            await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
     return totals["tokens"], totals["seconds"], totals["made"]
 
 

@@ -101,6 +101,20 @@ def steps_from_equation(equation: str) -> list[Step]:
     return steps
 
 
+def map_leaves(node: Expr, leaf) -> Expr:
+    """The same tree with every Num/Var leaf replaced by leaf(leaf_node)."""
+    match node:
+        case Neg(o):
+            return Neg(map_leaves(o, leaf))
+        case Add(terms):
+            return Add(tuple(map_leaves(t, leaf) for t in terms))
+        case Mul(fs, ds):
+            return Mul(tuple(map_leaves(f, leaf) for f in fs), tuple(map_leaves(d, leaf) for d in ds))
+        case Pow(b, e):
+            return Pow(map_leaves(b, leaf), map_leaves(e, leaf))
+    return leaf(node)
+
+
 def _children(node: Expr) -> tuple[Expr, ...]:
     match node:
         case Neg(operand):
@@ -265,28 +279,19 @@ def wire(problem: Problem, steps: list[Step], gold: float) -> tuple[list[tuple[s
             continue
 
         def sub(node: Expr, i=i) -> Expr:
-            if isinstance(node, Num):
-                for j in range(i - 1, -1, -1):
-                    if steps[j].value == node.value and node.value not in qvalues:
-                        needed[j] = True
-                        return Var(step_names[j])
-                if node.value in qvalues:
-                    q = qvalues.index(node.value)
-                    used_quantities[q] = None
-                    return Var(qnames[q])
+            if not isinstance(node, Num):
                 return node
-            match node:
-                case Neg(o):
-                    return Neg(sub(o))
-                case Add(terms):
-                    return Add(tuple(sub(t) for t in terms))
-                case Mul(fs, ds):
-                    return Mul(tuple(sub(f) for f in fs), tuple(sub(d) for d in ds))
-                case Pow(b, e):
-                    return Pow(sub(b), e)
+            for j in range(i - 1, -1, -1):
+                if steps[j].value == node.value and node.value not in qvalues:
+                    needed[j] = True
+                    return Var(step_names[j])
+            if node.value in qvalues:
+                q = qvalues.index(node.value)
+                used_quantities[q] = None
+                return Var(qnames[q])
             return node
 
-        rewritten[i] = sub(steps[i].expr)
+        rewritten[i] = map_leaves(steps[i].expr, sub)
     kept = [i for i in range(len(steps)) if needed[i]]
     names = {step_names[i]: f"step{n + 1}" for n, i in enumerate(kept)}
     names[step_names[kept[-1]]] = "ans"
@@ -296,18 +301,7 @@ def wire(problem: Problem, steps: list[Step], gold: float) -> tuple[list[tuple[s
 
 
 def _rename(node: Expr, names: dict[str, str]) -> Expr:
-    match node:
-        case Var(n):
-            return Var(names.get(n, n))
-        case Neg(o):
-            return Neg(_rename(o, names))
-        case Add(terms):
-            return Add(tuple(_rename(t, names) for t in terms))
-        case Mul(fs, ds):
-            return Mul(tuple(_rename(f, names) for f in fs), tuple(_rename(d, names) for d in ds))
-        case Pow(b, e):
-            return Pow(_rename(b, names), _rename(e, names))
-    return node
+    return map_leaves(node, lambda leaf: Var(names.get(leaf.name, leaf.name)) if isinstance(leaf, Var) else leaf)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,24 +364,9 @@ def to_pot(quantities, steps) -> str:
 def to_eot(quantities, steps) -> str:
     """Quantities inline as numbers; each step as a relation the solver has to solve."""
     values = dict(quantities)
-
-    def inline(node: Expr) -> Expr:
-        match node:
-            case Var(n) if n in values:
-                return Num(values[n])
-            case Neg(o):
-                return Neg(inline(o))
-            case Add(terms):
-                return Add(tuple(inline(t) for t in terms))
-            case Mul(fs, ds):
-                return Mul(tuple(inline(f) for f in fs), tuple(inline(d) for d in ds))
-            case Pow(b, e):
-                return Pow(inline(b), inline(e))
-        return node
-
     lines = []
     for name, expr in steps:
-        expr = inline(expr)
+        expr = _inline(expr, values)
         match expr:
             # t = a - b  ->  t + b = a ;  t = a / b  ->  t * b = a  (unsimplified relations)
             case Add((a, Neg(b))):
@@ -466,18 +445,8 @@ def steps_to_cot(quantities, steps, answer: float) -> str:
 
 
 def _inline(node: Expr, values: dict) -> Expr:
-    match node:
-        case Var(n) if n in values:
-            return Num(values[n])
-        case Neg(o):
-            return Neg(_inline(o, values))
-        case Add(terms):
-            return Add(tuple(_inline(t, values) for t in terms))
-        case Mul(fs, ds):
-            return Mul(tuple(_inline(f, values) for f in fs), tuple(_inline(d, values) for d in ds))
-        case Pow(b, e):
-            return Pow(_inline(b, values), _inline(e, values))
-    return node
+    """Known variables replaced by their values."""
+    return map_leaves(node, lambda leaf: Num(values[leaf.name]) if isinstance(leaf, Var) and leaf.name in values else leaf)
 
 
 def _value_with(expr: Expr, values: dict) -> Fraction:

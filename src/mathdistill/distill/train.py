@@ -1,0 +1,249 @@
+"""`mathdistill train`: fine-tune a student on an ETD set with Hugging Face Trainer.
+
+The student sees `student_prompt(question, thought)` -- plain text, no chat template, so causal
+and seq2seq students, instruct and base models all get the same input in training and in
+evaluation -- and learns the completion followed by EOS. Loss is on the completion only:
+causal students get label -100 on prompt tokens; seq2seq students get the prompt as encoder
+input and the completion as labels.
+
+Choosing `thoughts` turns one ETD file into CoTD ([cot]), PoTD ([pot]), EoTD ([eot]) or ETD (all).
+Speed on CPU comes from bf16 autocast (CPUs with AMX / avx512_bf16) and length-grouped
+batches with dynamic padding. Trainer handles checkpoints, `resume`, and distributed runs
+(`accelerate launch -m mathdistill train ...`, see configs/accelerate/).
+
+The trained model (LoRA adapters merged) and tokenizer are saved to `<out>/model`, with
+`mathdistill_train.json` describing the run (data size, thoughts, tokens/s) for reports.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..rationales import RecordError, iter_jsonl_tolerant
+from ..thoughts import THOUGHTS, student_prompt
+
+IGNORE = -100  # label value the loss skips
+META_FILE = "mathdistill_train.json"
+
+
+@dataclass
+class TrainConfig:
+    model: str = "smollm2-135m"  # registry name, hub id or local checkpoint dir
+    data: list[str] = field(default_factory=lambda: ["runs/gold_etd_svamp/etd.jsonl"])
+    thoughts: list[str] = field(default_factory=lambda: list(THOUGHTS))
+    limit: int | None = None  # first N problems (all their thoughts): data-scale experiments
+    out: str = "runs/train/smollm2-etd"
+    epochs: float = 2.0
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 1e-4
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    max_len: int = 384  # prompt + completion tokens; longer rows are truncated (and counted)
+    bf16: str | bool = "auto"  # auto: on when the hardware runs bf16 fast
+    group_by_length: bool = True
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: str | list[str] = "all-linear"
+    save_steps: int = 200
+    save_total_limit: int = 2
+    logging_steps: int = 10
+    seed: int = 0
+    resume: bool = False
+
+    def validate(self) -> None:
+        bad = [t for t in self.thoughts if t not in THOUGHTS]
+        if bad or not self.thoughts:
+            raise ValueError(f"thoughts must be a non-empty subset of {', '.join(THOUGHTS)}; got {self.thoughts}")
+        if str(self.bf16).lower() not in ("auto", "true", "false"):
+            raise ValueError(f"bf16 must be auto, true or false; got {self.bf16!r}")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError("batch_size and grad_accum must be >= 1")
+
+
+@dataclass
+class TrainResult:
+    model_dir: str
+    rows: int
+    problems: int
+    steps: int
+    seconds: float
+    tokens: int  # real (non-padding) tokens processed
+    tokens_per_second: float
+    final_loss: float | None
+
+
+def bf16_supported() -> bool:
+    """True where bf16 autocast is fast: CUDA with bf16, or a CPU with AMX / avx512_bf16."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def use_bf16(setting: str | bool) -> bool:
+    s = str(setting).lower()
+    return bf16_supported() if s == "auto" else s == "true"
+
+
+def load_rows(paths: list[str], thoughts: list[str], limit: int | None = None) -> list[dict]:
+    """ETD rows of the chosen thoughts; `limit` keeps the first N problems in file order."""
+    rows: list[dict] = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise RecordError(f"{path}: no such file (build it with `mathdistill build-dataset`)")
+        for i, row in enumerate(iter_jsonl_tolerant(path)):
+            missing = [k for k in ("id", "thought", "question", "completion") if k not in row]
+            if missing:
+                raise RecordError(f"{path}: record {i + 1} lacks {', '.join(missing)}")
+            if row["thought"] in thoughts:
+                rows.append(row)
+    if limit:
+        keep: set[str] = set()
+        for r in rows:
+            if len(keep) < limit:
+                keep.add(r["id"])
+        rows = [r for r in rows if r["id"] in keep]
+    if not rows:
+        raise RecordError(f"no training rows for thoughts {thoughts} in {', '.join(paths)}")
+    return rows
+
+
+def is_seq2seq(model_dir: str) -> bool:
+    from transformers import AutoConfig
+
+    return bool(getattr(AutoConfig.from_pretrained(model_dir), "is_encoder_decoder", False))
+
+
+def load_tokenizer(model_dir: str):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    if tok.pad_token is None:  # GPT-2 family: pad with EOS; labels are masked by position, not id
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def encode(tokenizer, question: str, thought: str, completion: str, seq2seq: bool, max_len: int) -> dict:
+    """Token ids and labels of one row. Prompt tokens never carry loss."""
+    prompt = tokenizer(student_prompt(question, thought)).input_ids
+    target = tokenizer(completion, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    if seq2seq:
+        return {"input_ids": prompt[:max_len], "labels": target[:max_len]}
+    ids = (prompt + target)[:max_len]
+    labels = ([IGNORE] * len(prompt) + target)[:max_len]
+    return {"input_ids": ids, "labels": labels}
+
+
+class Collator:
+    """Pads a batch to its longest row (right side; labels with -100, so pad == EOS is safe)."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        n_in = max(len(f["input_ids"]) for f in features)
+        n_lab = max(len(f["labels"]) for f in features)
+        ids = torch.full((len(features), n_in), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(features), n_in), dtype=torch.long)
+        labels = torch.full((len(features), n_lab), IGNORE, dtype=torch.long)
+        for i, f in enumerate(features):
+            ids[i, : len(f["input_ids"])] = torch.tensor(f["input_ids"])
+            mask[i, : len(f["input_ids"])] = 1
+            labels[i, : len(f["labels"])] = torch.tensor(f["labels"])
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+class RowsDataset(torch.utils.data.Dataset):
+    def __init__(self, items: list[dict]):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.items[i]
+
+
+def load_student_for_training(model_dir: str, cfg: TrainConfig):
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    seq2seq = is_seq2seq(model_dir)
+    cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    model = cls.from_pretrained(model_dir, dtype=torch.float32)  # fp32 master weights; bf16 via autocast
+    if cfg.lora:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(
+            task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM, r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=cfg.lora_targets))
+    return model, seq2seq
+
+
+def training_arguments(cfg: TrainConfig, output_dir: str, **extra: Any):
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=output_dir, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.lr, warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
+        lr_scheduler_type="cosine", bf16=use_bf16(cfg.bf16), use_cpu=not torch.cuda.is_available(),
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
+        logging_steps=cfg.logging_steps, seed=cfg.seed, report_to="none", remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding", dataloader_num_workers=0, **extra)
+
+
+def train(cfg: TrainConfig, callbacks: list | None = None) -> TrainResult:
+    """Fine-tune `cfg.model` on the chosen thoughts of `cfg.data`; returns where the model went."""
+    from transformers import Trainer
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from ..models import resolve_hf
+
+    cfg.validate()
+    out = Path(cfg.out)
+    model_dir = resolve_hf(cfg.model)
+    rows = load_rows(cfg.data, cfg.thoughts, cfg.limit)
+    tokenizer = load_tokenizer(model_dir)
+    model, seq2seq = load_student_for_training(model_dir, cfg)
+    items = [encode(tokenizer, r["question"], r["thought"], r["completion"], seq2seq, cfg.max_len) for r in rows]
+
+    checkpoints = out / "checkpoints"
+    resume_from = get_last_checkpoint(str(checkpoints)) if cfg.resume and checkpoints.is_dir() else None
+    trainer = Trainer(model=model, args=training_arguments(cfg, str(checkpoints)), train_dataset=RowsDataset(items),
+                      data_collator=Collator(tokenizer.pad_token_id), processing_class=tokenizer,
+                      callbacks=callbacks)
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    seconds = time.perf_counter() - start
+    tokens = int(trainer.state.num_input_tokens_seen)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+
+    final = out / "model"
+    if trainer.is_world_process_zero():
+        to_save = trainer.model.merge_and_unload() if cfg.lora else trainer.model
+        to_save.save_pretrained(final)
+        tokenizer.save_pretrained(final)
+    summary = TrainResult(
+        model_dir=str(final), rows=len(rows), problems=len({r["id"] for r in rows}), steps=result.global_step,
+        seconds=round(seconds, 1), tokens=tokens, tokens_per_second=round(tokens / seconds, 1) if seconds else 0.0,
+        final_loss=losses[-1] if losses and math.isfinite(losses[-1]) else None)
+    if trainer.is_world_process_zero():
+        meta = {"config": asdict(cfg), "base_model": model_dir, "seq2seq": seq2seq, "bf16": use_bf16(cfg.bf16),
+                "truncated_rows": sum(len(i["input_ids"]) >= cfg.max_len for i in items), **asdict(summary)}
+        (final / META_FILE).write_text(json.dumps(meta, indent=2))
+    return summary

@@ -1,0 +1,139 @@
+"""`mathdistill evaluate`: a student x evaluation splits x thoughts -> predictions, verdicts, metrics.
+
+    <out>/predictions.jsonl  {id, thought, text, split, model}: appended as batches finish, so a
+                             killed evaluation resumes where it stopped (done (id, thought) skipped)
+    <out>/verdicts.jsonl     every prediction graded by `evaluate.score.verify`, plus the vote
+    <out>/metrics.json       per split: accuracy per thought, vote, oracle ("any thought right")
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import datasets as ds
+from ..answers import compare
+from ..rationales import JsonlAppender, Rationale, iter_jsonl_tolerant
+from ..thoughts import THOUGHTS, student_prompt
+from .score import summarize, verify
+from .vote import PRIORITY, vote
+
+CHUNK = 64  # prompts generated between appends to predictions.jsonl
+
+
+@dataclass
+class EvalConfig:
+    model: str = "runs/train/smollm2-etd/model"
+    splits: list[str] = field(default_factory=lambda: ["svamp:test"])
+    thoughts: list[str] = field(default_factory=lambda: list(THOUGHTS))
+    limit: int | None = None  # first N problems of each split
+    out: str = "runs/eval/smollm2-etd"
+    batch_size: int = 16
+    max_new_tokens: int = 160
+    policy: str = "flexible"  # CoT answer extraction policy (named in the metrics)
+    bf16: str | bool = "auto"
+    workers: int | None = None
+
+    def validate(self) -> None:
+        bad = [t for t in self.thoughts if t not in THOUGHTS]
+        if bad or not self.thoughts:
+            raise ValueError(f"thoughts must be a non-empty subset of {', '.join(THOUGHTS)}; got {self.thoughts}")
+
+
+def _problems(cfg: EvalConfig) -> dict[str, list[ds.Problem]]:
+    return {spec: ds.load(spec)[: cfg.limit] if cfg.limit else ds.load(spec) for spec in cfg.splits}
+
+
+def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
+                     progress: Callable[[int, int], object] | None = None) -> dict:
+    """Generate predictions not yet in predictions.jsonl; returns counts and throughput."""
+    from .generate import generate, load_student
+
+    path = Path(cfg.out) / "predictions.jsonl"
+    done = {(r["id"], r["thought"]) for r in iter_jsonl_tolerant(path)}
+    jobs = [(spec, p, t) for spec, ps in problems.items() for p in ps for t in cfg.thoughts if (p.id, t) not in done]
+    total = sum(len(ps) for ps in problems.values()) * len(cfg.thoughts)
+    stats = {"generated": len(jobs), "already_done": total - len(jobs), "seconds": 0.0}
+    if not jobs:
+        return stats
+    student = load_student(cfg.model, cfg.bf16)
+    bar = progress(total, total - len(jobs)) if progress else None
+    start = time.perf_counter()
+    with JsonlAppender(path) as log:
+        for i in range(0, len(jobs), CHUNK):
+            part = jobs[i: i + CHUNK]
+            texts = generate(student, [student_prompt(p.question, t) for _, p, t in part], cfg.batch_size,
+                             cfg.max_new_tokens, progress=bar.update if bar else None)
+            log.write_many({"id": p.id, "thought": t, "text": text, "split": spec, "model": cfg.model}
+                           for (spec, p, t), text in zip(part, texts))
+    stats["seconds"] = round(time.perf_counter() - start, 1)
+    stats["generations_per_second"] = round(len(jobs) / stats["seconds"], 3)
+    if bar:
+        bar.close()
+    return stats
+
+
+def score_split(records: list[Rationale], problems: list[ds.Problem], thoughts: list[str], policy: str,
+                workers: int | None = None) -> tuple[dict, list[dict]]:
+    """Metrics of one split (per thought, vote, oracle) and one graded row per problem."""
+    by_id = ds.by_id(problems)
+    verdicts = verify(records, by_id, policy=policy, workers=workers)
+    per_problem: dict[str, dict] = {p.id: {} for p in problems}
+    for v in verdicts:
+        per_problem[v.id][v.thought] = v
+    rows = []
+    for pid, vs in per_problem.items():
+        if set(vs) != set(thoughts):
+            continue  # incomplete (should not happen after generate_missing); not scored
+        result = vote({t: v.answer for t, v in vs.items()})
+        vote_ok = result.answer is not None and compare(result.answer, by_id[pid].answer).match
+        rows.append({"id": pid, "gold": by_id[pid].answer,
+                     "thoughts": {t: {"answer": v.answer, "correct": v.correct, "reason": v.reason} for t, v in vs.items()},
+                     "vote": {"answer": result.answer, "support": list(result.support), "correct": vote_ok},
+                     "oracle": any(v.correct for v in vs.values())})
+    n = len(rows)
+    summary = summarize([v for v in verdicts if v.id in {r["id"] for r in rows}], policy)
+
+    def block(c: int) -> dict:
+        return {"n": n, "correct": c, "accuracy": round(c / n, 4) if n else 0.0}
+
+    metrics = {"problems": n, "by_thought": {t: summary["by_thought"][t] for t in thoughts},
+               "vote": block(sum(r["vote"]["correct"] for r in rows)),
+               "oracle": block(sum(r["oracle"] for r in rows)),
+               "failures": {t: summary["failures"][t] for t in thoughts}}
+    return metrics, rows
+
+
+def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None = None) -> dict:
+    """Generate what is missing, grade everything, write verdicts.jsonl and metrics.json."""
+    cfg.validate()
+    out = Path(cfg.out)
+    problems = _problems(cfg)
+    gen = generate_missing(cfg, problems, progress)
+    wanted = {p.id for ps in problems.values() for p in ps}
+    records: dict[tuple[str, str], Rationale] = {}
+    for r in iter_jsonl_tolerant(out / "predictions.jsonl"):
+        if r["id"] in wanted and r["thought"] in cfg.thoughts:
+            records[(r["id"], r["thought"])] = Rationale(r["id"], r["thought"], r["text"])
+    metrics: dict = {"model": cfg.model, "cot_policy": cfg.policy, "vote_tie_rule": " > ".join(PRIORITY),
+                     "config": asdict(cfg), "generation": gen, "training": _training_meta(cfg.model), "splits": {}}
+    all_rows = []
+    for spec, ps in problems.items():
+        ids = {p.id for p in ps}
+        split_records = [r for (pid, _), r in records.items() if pid in ids]
+        metrics["splits"][spec], rows = score_split(split_records, ps, cfg.thoughts, cfg.policy, cfg.workers)
+        all_rows += rows
+    (out / "verdicts.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in all_rows))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def _training_meta(model: str) -> dict | None:
+    """What `mathdistill train` recorded about this student (data size, thoughts), for reports."""
+    from ..distill.train import META_FILE
+
+    meta = Path(model) / META_FILE
+    return json.loads(meta.read_text()) if meta.is_file() else None

@@ -1,0 +1,46 @@
+"""Voting over a problem's thoughts: the answer most thoughts agree on.
+
+Two answers agree when `answers.answers_match` says so (the same tolerance as grading).
+Thoughts without an answer (PoT error, EoT unsolvable, CoT with nothing extracted) do not vote.
+Ties go to the group holding the most trusted thought, in the order of `PRIORITY`:
+EoT (solved exactly by the solver) > PoT (executed) > CoT (free text, extracted answer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from ..answers import answers_match, parse_number
+
+PRIORITY = ("eot", "pot", "cot")  # tie-break order, most trusted first
+
+
+@dataclass(frozen=True)
+class Vote:
+    answer: str | None  # the winning answer as the first supporting thought wrote it; None: no votes
+    support: tuple[str, ...]  # thoughts that agree with it, in PRIORITY order
+    voters: int  # thoughts that produced a readable answer
+
+
+def _rank(thought: str) -> int:
+    return PRIORITY.index(thought) if thought in PRIORITY else len(PRIORITY)
+
+
+def vote(answers: Mapping[str, str | None]) -> Vote:
+    """Majority over {thought: answer}; see the module doc for agreement and the tie rule."""
+    valid = sorted(((t, a) for t, a in answers.items() if a is not None and parse_number(a) is not None),
+                   key=lambda ta: _rank(ta[0]))
+    groups: list[list[tuple[str, str]]] = []
+    for t, a in valid:
+        for g in groups:
+            if answers_match(a, g[0][1]):
+                g.append((t, a))
+                break
+        else:
+            groups.append([(t, a)])
+    if not groups:
+        return Vote(None, (), 0)
+    # max() keeps the first of equal sizes, and groups were opened in priority order.
+    best = max(groups, key=len)
+    return Vote(best[0][1], tuple(t for t, _ in best), len(valid))
