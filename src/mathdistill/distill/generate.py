@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,24 @@ def run_generate(cfg: GenerateConfig, progress: Callable[[int, int], object] | N
             tokens, seconds, made = asyncio.run(_run_llm(cfg, jobs, log, bar))
     if bar is not None:
         bar.close()
+    out.with_suffix(".stats.json").write_text(json.dumps(log_stats(out), indent=2))
     return GenerateStats(already, made, tokens, seconds, time.perf_counter() - start)
+
+
+def log_stats(path: Path) -> dict:
+    """Throughput per thought over the whole log (all runs that appended to it)."""
+    per: dict = {}
+    for r in iter_jsonl_tolerant(path):
+        row = per.setdefault(r["thought"], {"records": 0, "tokens": 0, "seconds": 0.0, "empty": 0})
+        row["records"] += 1
+        row["tokens"] += r.get("tokens") or 0
+        row["seconds"] += r.get("seconds") or 0.0
+        row["empty"] += not r.get("text", "").strip()
+    for row in per.values():
+        row["seconds"] = round(row["seconds"], 1)
+        row["tokens_per_s"] = round(row["tokens"] / row["seconds"], 2) if row["seconds"] else None
+        row["seconds_per_record"] = round(row["seconds"] / row["records"], 2) if row["records"] else None
+    return per
 
 
 def _run_gold(jobs, log: JsonlAppender, bar) -> tuple[int, float, int]:
