@@ -201,6 +201,110 @@ def build_dataset_cmd(config: Optional[Path] = typer.Argument(None, help="YAML c
         typer.echo(f"  {key:<40} kept {row['kept']}/{row['total']} ({row['yield']:.1%})" + (f"  [{losses}]" if losses else ""))
 
 
+@app.command("train")
+def train_cmd(config: Optional[Path] = typer.Argument(None, help="YAML config (section 'train' or top level)"),
+              model: Optional[str] = typer.Option(None, help="student: registry name, hub id or checkpoint dir"),
+              data: Optional[list[str]] = typer.Option(None, "--data", help="ETD JSONL (repeatable)"),
+              thoughts: Optional[str] = typer.Option(None, help="comma-separated: cot,pot,eot (CoTD/PoTD/EoTD/ETD)"),
+              out: Optional[Path] = typer.Option(None, "--out", help="run directory (checkpoints/, model/)"),
+              lora: Optional[bool] = typer.Option(None, "--lora/--full", help="LoRA adapters or full fine-tuning"),
+              resume: bool = typer.Option(False, "--resume", help="continue from the last checkpoint in --out"),
+              set_: Optional[list[str]] = typer.Option(None, "--set", help="override any config field: key=value")) -> None:
+    """Fine-tune a student on ETD data (HF Trainer; `accelerate launch -m mathdistill train` for many GPUs)."""
+    from .config import load_config, parse_overrides
+    from .distill.train import TrainConfig, train
+
+    overrides = {"model": model, "data": data or None, "thoughts": _thought_list(thoughts),
+                 "out": str(out) if out else None, "lora": lora, "resume": resume or None, **parse_overrides(set_)}
+    cfg = load_config(TrainConfig, config, overrides, section=_section(config, "train"))
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    r = train(cfg)
+    typer.echo(f"{r.model_dir}: {r.rows} rows ({r.problems} problems), {r.steps} steps in {r.seconds:.0f} s, "
+               f"{r.tokens_per_second:.0f} tokens/s, final loss {r.final_loss}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(config: Optional[Path] = typer.Argument(None, help="YAML config (section 'evaluate' or top level)"),
+                 model: Optional[str] = typer.Option(None, help="trained student dir (or registry name / hub id)"),
+                 split: Optional[list[str]] = typer.Option(None, "--split", help="DATASET:SPLIT (repeatable)"),
+                 thoughts: Optional[str] = typer.Option(None, help="comma-separated: cot,pot,eot"),
+                 limit: Optional[int] = typer.Option(None, help="first N problems of each split"),
+                 out: Optional[Path] = typer.Option(None, "--out", help="directory for predictions, verdicts, metrics"),
+                 batch_size: Optional[int] = typer.Option(None, help="prompts per generation batch"),
+                 set_: Optional[list[str]] = typer.Option(None, "--set", help="override any config field: key=value")) -> None:
+    """Student x splits x thoughts -> predictions, per-thought accuracy, vote, oracle. Resumable."""
+    from .config import load_config, parse_overrides
+    from .evaluate.run import EvalConfig, run_evaluate
+    from .thoughts.cot import POLICIES
+
+    overrides = {"model": model, "splits": split or None, "thoughts": _thought_list(thoughts), "limit": limit,
+                 "out": str(out) if out else None, "batch_size": batch_size, **parse_overrides(set_)}
+    cfg = load_config(EvalConfig, config, overrides, section=_section(config, "evaluate"))
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if cfg.policy not in POLICIES:
+        raise UserError(f"policy must be one of {', '.join(POLICIES)}")
+    metrics = run_evaluate(cfg, progress=lambda total, initial: progress_bar(total, "generating", initial=initial))
+    for spec, m in metrics["splits"].items():
+        parts = [f"{t} {b['accuracy']:.1%}" for t, b in m["by_thought"].items()]
+        typer.echo(f"{spec} ({m['problems']} problems): {', '.join(parts)}, vote {m['vote']['accuracy']:.1%}, "
+                   f"oracle {m['oracle']['accuracy']:.1%}")
+    typer.echo(f"{Path(cfg.out) / 'metrics.json'}")
+
+
+@app.command("report")
+def report_cmd(runs: list[Path] = typer.Argument(..., help="evaluation directories (searched for metrics.json)"),
+               out: Path = typer.Option(Path("runs/report"), "--out", help="directory for report.md/.html and plots")) -> None:
+    """Markdown + HTML report with tables and plots of one or more evaluations."""
+    from .evaluate.report import ReportError, write_report
+
+    try:
+        path = write_report(runs, out)
+    except ReportError as e:
+        raise UserError(str(e)) from None
+    typer.echo(str(path))
+
+
+DEMO_MODEL = "runs/demo/train/model"  # where `make demo` leaves its student
+
+
+@app.command("solve")
+def solve_cmd(question: str = typer.Argument(..., help="a math word problem"),
+              model: str = typer.Option(DEMO_MODEL, help="trained student dir (or registry name / hub id)"),
+              thoughts: str = typer.Option("cot,pot,eot", help="comma-separated thoughts")) -> None:
+    """Answer one question with each thought, show the verified work and the vote."""
+    from .solve import solve
+
+    wanted = _thought_list(thoughts) or []
+    if not wanted or any(t not in ("cot", "pot", "eot") for t in wanted):
+        raise UserError("--thoughts must be a comma-separated subset of cot,pot,eot")
+    if model == DEMO_MODEL and not Path(model).exists():
+        raise UserError(f"{model}: no such model directory (run `make demo`, or pass --model)")
+    sol = solve(question, model, wanted)
+    for a in sol.answers:
+        typer.echo(f"--- {a.thought} ---\n{a.text}\n=> {a.answer if a.answer is not None else 'no answer'}   [{a.work}]")
+    v = sol.vote
+    typer.echo(f"vote: {v.answer} (supported by {', '.join(v.support)})" if v and v.answer else "vote: no answer")
+
+
+@app.command("demo")
+def demo_cmd(out: Path = typer.Option(Path("runs/demo"), "--out"),
+             set_: Optional[list[str]] = typer.Option(None, "--set", help="override a demo field: key=value")) -> None:
+    """The main job offline: gold ETD data -> fine-tune SmolLM2-135M -> evaluate on SVAMP -> report."""
+    from .config import load_config, parse_overrides
+    from .demo import DemoConfig, run_demo
+
+    cfg = load_config(DemoConfig, None, {"out": str(out), **parse_overrides(set_)})
+    path = run_demo(cfg, progress=lambda total, initial: progress_bar(total, "progress", initial=initial),
+                    say=lambda text: typer.echo(text, err=True))
+    typer.echo(f"report: {path}")
+
+
 def _section(config: Optional[Path], name: str) -> Optional[str]:
     """Use a named section of a multi-stage experiment YAML when it has one."""
     if not config or not config.exists():

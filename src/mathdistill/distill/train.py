@@ -18,7 +18,6 @@ The trained model (LoRA adapters merged) and tokenizer are saved to `<out>/model
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,7 +46,7 @@ class TrainConfig:
     lr: float = 1e-4
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
-    max_len: int = 384  # prompt + completion tokens; longer rows are truncated (and counted)
+    max_len: int = 384  # prompt + completion tokens; longer rows are cut (rows_at_max_len in the meta)
     bf16: str | bool = "auto"  # auto: on when the hardware runs bf16 fast
     group_by_length: bool = True
     lora: bool = False
@@ -80,7 +79,7 @@ class TrainResult:
     seconds: float
     tokens: int  # real (non-padding) tokens processed
     tokens_per_second: float
-    final_loss: float | None
+    final_loss: float  # last logged loss (the run's mean when it was too short to log)
 
 
 def bf16_supported() -> bool:
@@ -193,18 +192,20 @@ def load_student_for_training(model_dir: str, cfg: TrainConfig):
     return model, seq2seq
 
 
-def training_arguments(cfg: TrainConfig, output_dir: str, **extra: Any):
+def training_arguments(cfg: TrainConfig, output_dir: str, **overrides: Any):
+    """Trainer arguments of a run; `overrides` replace any of them (benchmarks turn saving off)."""
     from transformers import TrainingArguments
 
-    return TrainingArguments(
-        output_dir=output_dir, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.lr, warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
-        lr_scheduler_type="cosine", bf16=use_bf16(cfg.bf16), use_cpu=not torch.cuda.is_available(),
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
-        logging_steps=cfg.logging_steps, seed=cfg.seed, report_to="none", remove_unused_columns=False,
-        include_num_input_tokens_seen="non_padding", dataloader_num_workers=0, **extra)
+    args = {
+        "output_dir": output_dir, "num_train_epochs": cfg.epochs, "max_steps": cfg.max_steps,
+        "per_device_train_batch_size": cfg.batch_size, "gradient_accumulation_steps": cfg.grad_accum,
+        "learning_rate": cfg.lr, "warmup_steps": cfg.warmup_ratio, "weight_decay": cfg.weight_decay,
+        "lr_scheduler_type": "cosine", "bf16": use_bf16(cfg.bf16), "use_cpu": not torch.cuda.is_available(),
+        "train_sampling_strategy": "group_by_length" if cfg.group_by_length else "random",
+        "save_strategy": "steps", "save_steps": cfg.save_steps, "save_total_limit": cfg.save_total_limit,
+        "logging_steps": cfg.logging_steps, "seed": cfg.seed, "report_to": "none", "remove_unused_columns": False,
+        "include_num_input_tokens_seen": "non_padding", "dataloader_num_workers": 0}
+    return TrainingArguments(**{**args, **overrides})
 
 
 def train(cfg: TrainConfig, callbacks: list | None = None) -> TrainResult:
@@ -241,9 +242,9 @@ def train(cfg: TrainConfig, callbacks: list | None = None) -> TrainResult:
     summary = TrainResult(
         model_dir=str(final), rows=len(rows), problems=len({r["id"] for r in rows}), steps=result.global_step,
         seconds=round(seconds, 1), tokens=tokens, tokens_per_second=round(tokens / seconds, 1) if seconds else 0.0,
-        final_loss=losses[-1] if losses and math.isfinite(losses[-1]) else None)
+        final_loss=round(losses[-1] if losses else result.training_loss, 4))
     if trainer.is_world_process_zero():
         meta = {"config": asdict(cfg), "base_model": model_dir, "seq2seq": seq2seq, "bf16": use_bf16(cfg.bf16),
-                "truncated_rows": sum(len(i["input_ids"]) >= cfg.max_len for i in items), **asdict(summary)}
+                "rows_at_max_len": sum(len(i["input_ids"]) >= cfg.max_len for i in items), **asdict(summary)}
         (final / META_FILE).write_text(json.dumps(meta, indent=2))
     return summary

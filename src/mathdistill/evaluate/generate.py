@@ -7,8 +7,8 @@ order. The prompt is `student_prompt(question, thought)` tokenized exactly as in
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 

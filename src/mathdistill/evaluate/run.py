@@ -1,22 +1,24 @@
 """`mathdistill evaluate`: a student x evaluation splits x thoughts -> predictions, verdicts, metrics.
 
-    <out>/predictions.jsonl  {id, thought, text, split, model}: appended as batches finish, so a
-                             killed evaluation resumes where it stopped (done (id, thought) skipped)
+    <out>/predictions.jsonl  {id, thought, text, split, model, fingerprint}: appended as batches
+                             finish, so a killed evaluation resumes where it stopped (done (id,
+                             thought) skipped); predictions of other weights are refused, not mixed
     <out>/verdicts.jsonl     every prediction graded by `evaluate.score.verify`, plus the vote
     <out>/metrics.json       per split: accuracy per thought, vote, oracle ("any thought right")
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .. import datasets as ds
 from ..answers import compare
-from ..rationales import JsonlAppender, Rationale, iter_jsonl_tolerant
+from ..rationales import JsonlAppender, Rationale, RecordError, iter_jsonl_tolerant
 from ..thoughts import THOUGHTS, student_prompt
 from .score import summarize, verify
 from .vote import PRIORITY, vote
@@ -47,13 +49,33 @@ def _problems(cfg: EvalConfig) -> dict[str, list[ds.Problem]]:
     return {spec: ds.load(spec)[: cfg.limit] if cfg.limit else ds.load(spec) for spec in cfg.splits}
 
 
+def model_fingerprint(model: str) -> str:
+    """A short hash of a local checkpoint's weights (a name or hub id stands for itself), so a
+    resumed evaluation never mixes predictions of two different trainings saved to one path."""
+    files = sorted(p for ext in ("*.safetensors", "*.bin") for p in Path(model).glob(ext)) if Path(model).is_dir() else []
+    if not files:
+        return model
+    h = hashlib.sha256()
+    for f in files:
+        with open(f, "rb") as fh:
+            while chunk := fh.read(1 << 24):
+                h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
                      progress: Callable[[int, int], object] | None = None) -> dict:
     """Generate predictions not yet in predictions.jsonl; returns counts and throughput."""
     from .generate import generate, load_student
 
     path = Path(cfg.out) / "predictions.jsonl"
-    done = {(r["id"], r["thought"]) for r in iter_jsonl_tolerant(path)}
+    fingerprint = model_fingerprint(cfg.model)
+    done = set()
+    for r in iter_jsonl_tolerant(path):
+        if r.get("fingerprint", fingerprint) != fingerprint:
+            raise RecordError(f"{path} holds predictions of other weights ({r.get('model')}, {r['fingerprint']}) than "
+                              f"{cfg.model} ({fingerprint}); evaluate into a new --out or delete that file")
+        done.add((r["id"], r["thought"]))
     jobs = [(spec, p, t) for spec, ps in problems.items() for p in ps for t in cfg.thoughts if (p.id, t) not in done]
     total = sum(len(ps) for ps in problems.values()) * len(cfg.thoughts)
     stats = {"generated": len(jobs), "already_done": total - len(jobs), "seconds": 0.0}
@@ -67,7 +89,8 @@ def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
             part = jobs[i: i + CHUNK]
             texts = generate(student, [student_prompt(p.question, t) for _, p, t in part], cfg.batch_size,
                              cfg.max_new_tokens, progress=bar.update if bar else None)
-            log.write_many({"id": p.id, "thought": t, "text": text, "split": spec, "model": cfg.model}
+            log.write_many({"id": p.id, "thought": t, "text": text, "split": spec, "model": cfg.model,
+                            "fingerprint": fingerprint}
                            for (spec, p, t), text in zip(part, texts))
     stats["seconds"] = round(time.perf_counter() - start, 1)
     stats["generations_per_second"] = round(len(jobs) / stats["seconds"], 3)

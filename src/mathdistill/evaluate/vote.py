@@ -8,8 +8,8 @@ EoT (solved exactly by the solver) > PoT (executed) > CoT (free text, extracted 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from ..answers import answers_match, parse_number
 

@@ -1,0 +1,167 @@
+"""Evaluation: voting rules, grading synthetic predictions on real SVAMP problems, batched generation,
+resumable evaluation runs, reports, and `solve`'s verified work."""
+
+import json
+
+import pytest
+
+from mathdistill import datasets as ds
+from mathdistill.evaluate.report import write_report
+from mathdistill.evaluate.run import score_split
+from mathdistill.evaluate.vote import vote
+from mathdistill.rationales import Rationale, RecordError
+from mathdistill.solve import check_rationale
+
+
+def test_vote_majority_wins_over_priority():
+    v = vote({"cot": "12", "pot": "12.0", "eot": "7"})
+    assert v.answer == "12.0"  # as the most trusted supporter (PoT) wrote it
+    assert v.support == ("pot", "cot") and v.voters == 3
+
+
+def test_vote_tie_goes_to_eot_then_pot():
+    assert vote({"cot": "1", "pot": "2", "eot": "3"}).answer == "3"
+    assert vote({"cot": "1", "pot": "2", "eot": None}).answer == "2"
+    assert vote({"cot": "1", "pot": "error", "eot": None}).support == ("cot",)
+
+
+def test_vote_ignores_missing_answers_and_can_be_empty():
+    assert vote({"cot": None, "pot": None, "eot": None}).answer is None
+    v = vote({"cot": "5", "pot": None, "eot": "5"})
+    assert v.support == ("eot", "cot") and v.voters == 2
+
+
+def test_vote_agreement_uses_the_grading_tolerance():
+    assert vote({"cot": "0.333333", "pot": "1/3", "eot": "2"}).support == ("pot", "cot")
+
+
+def _records(problems, texts):
+    return [Rationale(p.id, t, text) for p, row in zip(problems, texts) for t, text in row.items()]
+
+
+def test_score_split_counts_thoughts_vote_and_oracle():
+    problems = ds.load("svamp:test")[:3]
+    g = [p.answer for p in problems]
+    texts = [
+        # all three disagree: the tie goes to EoT (wrong); CoT alone was right -> oracle only
+        {"cot": f"The answer is {g[0]}.", "pot": f"ans = {g[0]} + 1", "eot": f"ans = {g[0]} + 2"},
+        # PoT and CoT agree on the right answer, EoT is wrong -> vote right
+        {"cot": f"So {g[1]}. The answer is {g[1]}.", "pot": f"x = {g[1]}\nans = x", "eot": f"ans = {g[1]} * 3 + 1"},
+        # nothing readable
+        {"cot": "I do not know.", "pot": "ans = undefined_name", "eot": "no equations here"},
+    ]
+    metrics, rows = score_split(_records(problems, texts), problems, ["cot", "pot", "eot"], "flexible", workers=1)
+    assert metrics["problems"] == 3
+    assert {t: b["correct"] for t, b in metrics["by_thought"].items()} == {"cot": 2, "pot": 1, "eot": 0}
+    assert metrics["vote"]["correct"] == 1 and metrics["oracle"]["correct"] == 2
+    assert [r["vote"]["correct"] for r in rows] == [False, True, False]
+    assert rows[0]["vote"]["support"] == ["eot"] and rows[2]["vote"]["answer"] is None
+    assert rows[2]["thoughts"]["pot"]["reason"].startswith("error: NameError")
+
+
+def test_score_split_skips_problems_missing_a_thought():
+    problems = ds.load("svamp:test")[:2]
+    records = [Rationale(problems[0].id, "pot", f"ans = {problems[0].answer}"),
+               Rationale(problems[0].id, "eot", f"ans = {problems[0].answer}"),
+               Rationale(problems[1].id, "pot", "ans = 0")]
+    metrics, _ = score_split(records, problems, ["pot", "eot"], "flexible", workers=1)
+    assert metrics["problems"] == 1 and metrics["vote"]["accuracy"] == 1.0
+    assert metrics["by_thought"]["pot"]["n"] == 1
+
+
+def test_check_rationale_shows_the_verified_work():
+    pot = check_rationale("pot", "apples = 3\nmore = 4\nans = apples * more")
+    assert pot.answer == "12" and "sandbox" in pot.work
+    eot = check_rationale("eot", "x = 3\nans = x + 2 * x")
+    assert eot.answer == "9" and "x = 3" in eot.work
+    cot = check_rationale("cot", "3 * 4 = 12. The answer is 12.")
+    assert cot.answer == "12"
+    bad = check_rationale("pot", "import os\nans = 1")
+    assert bad.answer is None and bad.failure.startswith("forbidden")
+
+
+def _metrics(train_problems: int, accuracies: dict) -> dict:
+    block = {k: {"n": 10, "correct": round(a * 10), "accuracy": a} for k, a in accuracies.items()}
+    return {"model": "m", "cot_policy": "flexible", "vote_tie_rule": "eot > pot > cot",
+            "training": {"problems": train_problems, "rows": 3 * train_problems, "steps": 5, "tokens_per_second": 400.0,
+                         "base_model": "/x/hf", "config": {"model": "smollm2-135m", "thoughts": ["cot", "pot", "eot"],
+                                                           "lora": False}},
+            "splits": {"svamp:test": {"problems": 10, "by_thought": {t: block[t] for t in ("cot", "pot", "eot")},
+                                      "vote": block["vote"], "oracle": block["oracle"], "failures": {}}}}
+
+
+def test_report_writes_tables_and_plots(tmp_path):
+    for name, n, acc in (("small", 100, 0.1), ("large", 1000, 0.3)):
+        d = tmp_path / "runs" / name
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps(_metrics(n, {"cot": acc, "pot": acc + 0.1, "eot": acc, "vote": acc + 0.2,
+                                                                "oracle": acc + 0.3})))
+    md = write_report([tmp_path / "runs"], tmp_path / "report")
+    text = md.read_text()
+    assert "| small | svamp:test | 10 | 10.0% (1/10) | 20.0% (2/10) |" in text
+    assert "| large | smollm2-135m | cot,pot,eot | full | 1000 |" in text
+    for f in ("report.html", "accuracy.png", "data_scale.png"):
+        assert (tmp_path / "report" / f).stat().st_size > 0
+    assert "<table>" in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_report_without_size_differences_has_no_scale_plot(tmp_path):
+    d = tmp_path / "only"
+    d.mkdir()
+    (d / "metrics.json").write_text(json.dumps(_metrics(100, dict.fromkeys(("cot", "pot", "eot", "vote", "oracle"), 0.5))))
+    write_report([d], tmp_path / "report")
+    assert (tmp_path / "report" / "accuracy.png").exists() and not (tmp_path / "report" / "data_scale.png").exists()
+
+
+# --- generation on a tiny random model (real tokenizer) ---
+
+@pytest.fixture(scope="module")
+def tiny_causal(tmp_path_factory) -> str:
+    pytest.importorskip("transformers")
+    from test_train import build_tiny
+
+    from mathdistill.distill.train import load_tokenizer
+    from mathdistill.models import resolve_hf
+
+    return build_tiny("causal", load_tokenizer(resolve_hf("smollm2-135m")), tmp_path_factory.mktemp("tiny") / "causal")
+
+
+def test_batched_left_padded_generation_matches_one_at_a_time(tiny_causal):
+    from mathdistill.evaluate.generate import generate, load_student
+
+    student = load_student(tiny_causal, bf16=False)
+    prompts = ["Question: 1 + 1?\nLet's think step by step.\n",
+               "Question: A much longer question about many apples and pears and a basket?\nSystem:\n",
+               "Question: 7?\n"]
+    batched = generate(student, prompts, batch_size=3, max_new_tokens=8)
+    single = [generate(student, [p], batch_size=1, max_new_tokens=8)[0] for p in prompts]
+    assert batched == single and all(batched)
+
+
+def test_evaluate_is_resumable(tiny_causal, tmp_path):
+    from mathdistill.evaluate.run import EvalConfig, run_evaluate
+
+    problems = ds.load("svamp:test")[:2]
+    out = tmp_path / "eval"
+    out.mkdir()
+    # a prediction already on disk (as after a kill) is kept, not regenerated
+    (out / "predictions.jsonl").write_text(json.dumps({"id": problems[0].id, "thought": "pot",
+                                                       "text": f"ans = {problems[0].answer}"}) + "\n")
+    cfg = EvalConfig(model=tiny_causal, splits=["svamp:test"], thoughts=["pot", "eot"], limit=2, out=str(out),
+                     max_new_tokens=4, batch_size=4, bf16=False, workers=1)
+    first = run_evaluate(cfg)
+    assert first["generation"]["generated"] == 3 and first["generation"]["already_done"] == 1
+    m = first["splits"]["svamp:test"]
+    assert m["problems"] == 2 and m["by_thought"]["pot"]["correct"] >= 1 and m["oracle"]["correct"] >= 1
+    second = run_evaluate(cfg)
+    assert second["generation"]["generated"] == 0
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+    assert json.loads((out / "metrics.json").read_text())["splits"] == second["splits"]
+    assert len((out / "verdicts.jsonl").read_text().splitlines()) == 2
+
+    # predictions of other weights in the same directory are refused, not mixed in
+    with open(out / "predictions.jsonl", "a") as f:
+        f.write(json.dumps({"id": problems[1].id, "thought": "cot", "text": "1", "model": "old", "fingerprint": "x"}) + "\n")
+    with pytest.raises(RecordError, match="other weights"):
+        run_evaluate(cfg)

@@ -1,0 +1,157 @@
+"""Student fine-tuning on tiny models built from configs (no seq2seq weights exist offline), with the
+real SmolLM2 tokenizer and real ETD-shaped rows."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+
+from mathdistill.distill.train import (
+    IGNORE,
+    META_FILE,
+    Collator,
+    TrainConfig,
+    encode,
+    load_rows,
+    load_tokenizer,
+    train,
+)
+from mathdistill.thoughts import student_prompt
+
+ROWS = [
+    {"id": f"toy/train/{i}", "thought": t, "question": f"Ann has {i} apples and gets {i + 2} more. How many now?",
+     "completion": c, "answer": 2 * i + 2}
+    for i in range(8)
+    for t, c in (("cot", f"{i} + {i + 2} = {2 * i + 2}. The answer is {2 * i + 2}."),
+                 ("pot", f"apples = {i}\nmore = {i + 2}\nans = apples + more"),
+                 ("eot", f"ans = {i} + {i + 2}"))
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from mathdistill.models import resolve_hf
+
+    return load_tokenizer(resolve_hf("smollm2-135m"))
+
+
+def build_tiny(kind: str, tokenizer, out: Path) -> str:
+    """A 2-layer random student of the given family, saved with the SmolLM2 tokenizer."""
+    from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    common = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
+              "eos_token_id": tokenizer.eos_token_id}
+    if kind == "causal":
+        model = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                             num_attention_heads=4, num_key_value_heads=2,
+                                             max_position_embeddings=256, bos_token_id=tokenizer.eos_token_id,
+                                             **common))
+    else:
+        model = T5ForConditionalGeneration(T5Config(d_model=32, d_ff=64, d_kv=8, num_layers=2, num_heads=4,
+                                                    decoder_start_token_id=tokenizer.pad_token_id, **common))
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def tiny_causal(tokenizer, tmp_path_factory) -> str:
+    return build_tiny("causal", tokenizer, tmp_path_factory.mktemp("tiny") / "causal")
+
+
+@pytest.fixture(scope="module")
+def tiny_t5(tokenizer, tmp_path_factory) -> str:
+    return build_tiny("t5", tokenizer, tmp_path_factory.mktemp("tiny") / "t5")
+
+
+@pytest.fixture
+def etd_file(tmp_path) -> Path:
+    path = tmp_path / "etd.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    return path
+
+
+def test_causal_labels_mask_the_prompt_and_end_with_eos(tokenizer):
+    q, completion = "Ann has 3 apples. She eats 1. How many are left?", "ans = 3 - 1"
+    item = encode(tokenizer, q, "eot", completion, seq2seq=False, max_len=512)
+    prompt = tokenizer(student_prompt(q, "eot")).input_ids
+    target = tokenizer(completion, add_special_tokens=False).input_ids
+    assert item["input_ids"] == prompt + target + [tokenizer.eos_token_id]
+    assert item["labels"][: len(prompt)] == [IGNORE] * len(prompt)
+    assert item["labels"][len(prompt):] == target + [tokenizer.eos_token_id]
+    assert tokenizer.decode([t for t in item["labels"] if t != IGNORE], skip_special_tokens=True) == completion
+
+
+def test_seq2seq_input_is_the_prompt_and_labels_the_completion(tokenizer):
+    item = encode(tokenizer, "What is 2 + 2?", "pot", "ans = 2 + 2", seq2seq=True, max_len=512)
+    assert tokenizer.decode(item["input_ids"]) == student_prompt("What is 2 + 2?", "pot")
+    assert IGNORE not in item["labels"] and item["labels"][-1] == tokenizer.eos_token_id
+
+
+def test_truncation_keeps_labels_aligned(tokenizer):
+    item = encode(tokenizer, "x " * 50, "cot", "1 + 1 = 2. The answer is 2.", seq2seq=False, max_len=20)
+    assert len(item["input_ids"]) == len(item["labels"]) == 20
+
+
+def test_collator_pads_labels_with_ignore_even_when_pad_is_eos(tokenizer):
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id  # SmolLM2: the case that breaks id-based masking
+    a = encode(tokenizer, "What is 2 + 2?", "eot", "ans = 2 + 2", False, 512)
+    b = encode(tokenizer, "What is 10 + 20 + 30 + 40?", "eot", "ans = 10 + 20 + 30 + 40", False, 512)
+    batch = Collator(tokenizer.pad_token_id)([a, b])
+    n = len(a["input_ids"])
+    assert batch["input_ids"].shape == batch["labels"].shape == (2, len(b["input_ids"]))
+    assert batch["attention_mask"][0].tolist() == [1] * n + [0] * (len(b["input_ids"]) - n)
+    assert batch["labels"][0, n - 1].item() == tokenizer.eos_token_id  # the real EOS is learned
+    assert (batch["labels"][0, n:] == IGNORE).all()  # padding is not
+
+
+def test_load_rows_selects_thoughts_and_limits_problems(etd_file):
+    pot = load_rows([str(etd_file)], ["pot"])
+    assert len(pot) == 8 and {r["thought"] for r in pot} == {"pot"}
+    three = load_rows([str(etd_file)], ["cot", "pot", "eot"], limit=3)
+    assert len(three) == 9 and {r["id"] for r in three} == {"toy/train/0", "toy/train/1", "toy/train/2"}
+
+
+def test_full_finetune_changes_weights_saves_and_resumes(tiny_causal, etd_file, tmp_path):
+    from transformers import AutoModelForCausalLM, TrainerCallback
+
+    class CountSteps(TrainerCallback):
+        steps = 0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            CountSteps.steps += 1
+
+    cfg = TrainConfig(model=tiny_causal, data=[str(etd_file)], out=str(tmp_path / "run"), max_steps=2, batch_size=4,
+                      lr=1e-2, save_steps=1, logging_steps=1, bf16=False)
+    first = train(cfg)
+    assert first.steps == 2 and first.rows == 24 and first.tokens > 0
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-2").is_dir()
+    before = AutoModelForCausalLM.from_pretrained(tiny_causal).model.embed_tokens.weight
+    after = AutoModelForCausalLM.from_pretrained(first.model_dir).model.embed_tokens.weight
+    assert not torch.equal(before, after)
+    meta = json.loads((Path(first.model_dir) / META_FILE).read_text())
+    assert meta["problems"] == 8 and meta["config"]["thoughts"] == ["cot", "pot", "eot"]
+
+    cfg.max_steps, cfg.resume = 3, True
+    resumed = train(cfg, callbacks=[CountSteps()])
+    assert resumed.steps == 3
+    assert CountSteps.steps == 1  # continued from checkpoint-2 instead of starting over
+
+
+def test_lora_seq2seq_is_merged_into_a_plain_checkpoint(tiny_t5, etd_file, tmp_path):
+    from transformers import AutoModelForSeq2SeqLM
+
+    cfg = TrainConfig(model=tiny_t5, data=[str(etd_file)], thoughts=["eot"], out=str(tmp_path / "run"), max_steps=2,
+                      batch_size=4, lr=1e-2, lora=True, lora_targets=["q", "v"], save_steps=10, bf16=False)
+    result = train(cfg)
+    saved = Path(result.model_dir)
+    assert not (saved / "adapter_config.json").exists()
+    base = AutoModelForSeq2SeqLM.from_pretrained(tiny_t5).state_dict()
+    tuned = AutoModelForSeq2SeqLM.from_pretrained(saved).state_dict()
+    assert set(base) == set(tuned)  # no lora_A / lora_B left: adapters were merged
+    changed = {k for k in base if not torch.equal(base[k], tuned[k])}
+    assert changed and all(k.endswith((".q.weight", ".v.weight")) for k in changed)
