@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH_SPEC)"
-	$(PIP) install -q -e ".[train,report,test]"
+	$(PIP) install -q -e ".[train,report,test,encoder-kd]"
 	touch $@
 
 $(VENV)/.llamacpp: $(VENV)/.installed

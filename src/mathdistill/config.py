@@ -7,6 +7,7 @@ as YAML, so `samples=4`, `thoughts=[pot,eot]` work), and rejects unknown keys wi
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,8 +55,14 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override {pair!r} is not key=value")
-        out[key.strip()] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str) and _FLOAT.fullmatch(parsed.strip()):
+            parsed = float(parsed)  # YAML 1.1 reads "1e-4" (no dot) as a string
+        out[key.strip()] = parsed
     return out
+
+
+_FLOAT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def to_dict(cfg: Any) -> dict:

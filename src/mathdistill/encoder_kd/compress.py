@@ -13,7 +13,9 @@ LLE and MDS cost O(n^2) memory/time in the sample, so they see `sample` vectors 
 Quality measures (`assess`): reconstruction error as the fraction of variance a ridge map from the
 compressed vectors back to 768-d fails to explain on held-out vectors (one decoder for every method,
 so methods without an inverse are comparable), and the Spearman correlation between pairwise cosine
-similarities before and after compression.
+similarities of held-out vectors before and after compression.  Cosines are taken on vectors
+centred by the fit sample's mean: BERT-type token vectors share a large common direction that
+dominates raw cosines (anisotropy) and that every compressor here removes by centring.
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ class LinearCompressor:
             opt.zero_grad()
             loss.backward()
             opt.step()
+        # A linear autoencoder's latent scale is arbitrary (the decoder compensates), and a run
+        # fitted to fine-tuned vectors came out ~20x smaller than one fitted to pre-trained ones; a
+        # student regressing onto such tiny targets collapsed.  Fix the scale: unit mean variance.
+        with torch.no_grad():
+            scale = encode(centred).var(0).mean().sqrt()
+            encode.weight /= scale
+            encode.bias /= scale
         self.encode_ = encode.requires_grad_(False)
         return self
 
@@ -108,7 +117,7 @@ class MDSCompressor:
         from sklearn.manifold import MDS
 
         fit_x = _sample(x, self.sample, self.seed)
-        embedded = MDS(n_components=self.dim, n_init=1, max_iter=100, random_state=self.seed).fit_transform(fit_x)
+        embedded = MDS(n_components=self.dim, init="classical_mds", n_init=1, max_iter=100, random_state=self.seed).fit_transform(fit_x)
         self.map_ = Ridge(alpha=self.alpha).fit(fit_x, embedded)
         return self
 
@@ -119,9 +128,12 @@ class MDSCompressor:
 METHODS = {"linear": LinearCompressor, "pca": PCACompressor, "lle": LLECompressor, "mds": MDSCompressor}
 
 
-def make_compressor(method: str, dim: int, seed: int = 0) -> Compressor:
+def make_compressor(method: str, dim: int, seed: int = 0, sample: int = 2000) -> Compressor:
+    """``sample`` is the fit-sample size of the O(n^2) manifold methods (LLE, MDS); others ignore it."""
     if method not in METHODS:
         raise ValueError(f"unknown compressor {method!r}; choose one of {', '.join(METHODS)}")
+    if method in ("lle", "mds"):
+        return METHODS[method](dim, sample=sample, seed=seed)
     return METHODS[method](dim, seed=seed)
 
 
@@ -142,8 +154,12 @@ def reconstruction_error(x_fit: np.ndarray, z_fit: np.ndarray, x_test: np.ndarra
     return float(resid / ((x_test - x_test.mean(0)) ** 2).sum())
 
 
-def cosine_spearman(x: np.ndarray, z: np.ndarray) -> float:
+def cosine_spearman(x: np.ndarray, z: np.ndarray, x_mean: np.ndarray | None = None) -> float:
+    """Spearman correlation of pairwise cosines of ``x - x_mean`` and of ``z`` (pass the fit mean)."""
     from scipy.stats import spearmanr
+
+    if x_mean is not None:
+        x = x - x_mean
 
     def cos(a: np.ndarray) -> np.ndarray:
         a = a / np.linalg.norm(a, axis=1, keepdims=True).clip(1e-8)

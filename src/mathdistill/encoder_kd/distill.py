@@ -20,8 +20,8 @@ from .examples import Example, batches
 @dataclass
 class DistillConfig:
     epochs: int = 5
-    batch_size: int = 32
-    lr: float = 5e-4
+    batch_size: int = 16
+    lr: float = 5e-3
     seed: int = 0
 
 
@@ -44,7 +44,7 @@ def distill(student: nn.Module, examples: list[Example], targets: list[Tensor], 
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total, n = total + float(loss) * len(batch.examples), n + len(batch.examples)
+            total, n = total + loss.item() * len(batch.examples), n + len(batch.examples)
         losses.append(total / n)
         log(f"distill epoch {epoch + 1}/{cfg.epochs} mse {total / n:.4f} ({time.time() - start:.0f}s)")
     return losses

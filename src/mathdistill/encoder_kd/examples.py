@@ -7,20 +7,17 @@ embedding of a number is the encoder vector of its first sub-word token.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from mathdistill.datasets.problem import Problem
+from mathdistill.datasets.problem import _NUMBER_IN_TEXT, Problem
 
 from .gts import Vocab
 from .prefix import Unconvertible, to_prefix
 
-# Same number syntax as the dataset loaders use to fill Problem.numbers, so spans line up with them.
-_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?|(?<![A-Za-z0-9_.])\.\d+")
 MAX_TOKENS = 160
 
 
@@ -51,7 +48,8 @@ class Batch:
 def number_positions(question: str, offsets: list[tuple[int, int]]) -> list[int]:
     """Token index of the first sub-word of every number in the question."""
     positions = []
-    for match in _NUMBER.finditer(question):
+    # the dataset loaders' own number syntax, so the spans line up with Problem.numbers
+    for match in _NUMBER_IN_TEXT.finditer(question):
         start = match.start()
         token = next((t for t, (a, b) in enumerate(offsets) if a <= start < b and b > a), None)
         if token is not None:

@@ -43,8 +43,8 @@ class Solver(nn.Module):
 @dataclass
 class TrainConfig:
     epochs: int = 20
-    batch_size: int = 32
-    lr: float = 1e-3
+    batch_size: int = 8  # small batches: with a few hundred problems, the number of updates is what counts
+    lr: float = 2e-3
     encoder_lr: float = 5e-5  # pre-trained encoders move slowly; a from-scratch student uses `lr`
     weight_decay: float = 1e-5
     seed: int = 0
@@ -76,7 +76,7 @@ def train_solver(solver: Solver, train: list[Example], cfg: TrainConfig, pad_id:
             loss.backward()
             nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 5.0)
             opt.step()
-            total, n = total + float(loss) * len(batch.examples), n + len(batch.examples)
+            total, n = total + loss.item() * len(batch.examples), n + len(batch.examples)
         history.losses.append(total / n)
         log(f"epoch {epoch + 1}/{cfg.epochs} loss {total / n:.4f} ({time.time() - start:.0f}s)")
     history.seconds = time.time() - start

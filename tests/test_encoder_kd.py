@@ -1,0 +1,168 @@
+"""encoder_kd: prefix conversion, shapes, GTS learning a toy set to 100%, distillation loss falling.
+
+Uses the real all-mpnet-base-v2 tokenizer (offline registry); every model here is tiny so the whole
+file runs in well under a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from mathdistill.datasets.problem import Problem
+from mathdistill.encoder_kd.compress import METHODS, cosine_spearman, make_compressor, reconstruction_error
+from mathdistill.encoder_kd.distill import DistillConfig, distill
+from mathdistill.encoder_kd.examples import collate, make_examples
+from mathdistill.encoder_kd.gts import GTSDecoder, Vocab
+from mathdistill.encoder_kd.prefix import Unconvertible, evaluate, to_prefix
+from mathdistill.encoder_kd.solver import Solver, TrainConfig, evaluate_solver, train_solver
+from mathdistill.encoder_kd.student import StudentConfig, StudentEncoder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and on a shared box two threads contend (~5x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from mathdistill.models import resolve_hf
+
+    return AutoTokenizer.from_pretrained(resolve_hf("all-mpnet-base-v2"))
+
+
+def test_prefix_uses_slots_constants_and_left_folds():
+    assert to_prefix("(76-25)", (76.0, 25.0)) == ["-", "N0", "N1"]
+    assert to_prefix("(3+4+5)", (3.0, 4.0, 5.0)) == ["+", "+", "N0", "N1", "N2"]
+    assert to_prefix("12/(4-1)", (12.0, 4.0)) == ["/", "N0", "-", "N1", "1"]
+    assert evaluate(["/", "N0", "-", "N1", "1"], (12.0, 4.0)) == 4.0
+    assert evaluate(["+", "N0"], (1.0,)) is None  # not a whole tree
+    with pytest.raises(Unconvertible):
+        to_prefix("x+1", (1.0,))
+
+
+_TEMPLATES = [("{a} birds sat on a tree and {b} more came. How many birds?", "+"),
+              ("Ann had {a} pens and lost {b} of them. How many pens are left?", "-"),
+              ("There are {a} boxes with {b} cups in each box. How many cups?", "*"),
+              ("{a} cookies are shared equally by {b} kids. How many does each kid get?", "/")]
+
+
+def _toy_problems(n: int, seed: int = 0) -> list[Problem]:
+    rng = random.Random(seed)
+    problems = []
+    for i in range(n):
+        text, op = _TEMPLATES[i % len(_TEMPLATES)]
+        a, b = rng.randint(10, 99), rng.randint(2, 9)
+        answer = {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[op]
+        problems.append(Problem(id=f"toy/t/{i}", dataset="toy", split="t", key=str(i),
+                                question=text.format(a=a, b=b), answer=float(answer), equation=f"{a}{op}{b}",
+                                numbers=(float(a), float(b))))
+    return problems
+
+
+def _toy_examples(tokenizer, n: int = 32):
+    problems = _toy_problems(n)
+    raw, _ = make_examples(problems, tokenizer)
+    vocab = Vocab.from_targets([e.prefix for e in raw], max_slots=2)
+    examples, skipped = make_examples(problems, tokenizer, vocab)
+    assert not skipped
+    return examples, vocab
+
+
+def _tiny_student(tokenizer, hidden: int = 32) -> StudentEncoder:
+    return StudentEncoder(StudentConfig(vocab_size=len(tokenizer), hidden=hidden, layers=1, heads=4, ffn=64,
+                                        dropout=0.0, pad_id=tokenizer.pad_token_id))
+
+
+def test_examples_locate_numbers_and_shapes(tokenizer):
+    examples, vocab = _toy_examples(tokenizer, 8)
+    e = examples[0]
+    for pos, value in zip(e.num_pos, e.problem.numbers):
+        piece = tokenizer.decode([e.input_ids[pos]]).strip()  # first sub-word of the number
+        assert piece and str(int(value)).startswith(piece)
+    batch = collate(examples, tokenizer.pad_token_id)
+    student = _tiny_student(tokenizer)
+    out = student(batch.input_ids, batch.attention_mask)
+    assert out.shape == (len(examples), batch.input_ids.size(1), 32)
+    decoder = GTSDecoder(32, vocab, hidden=16, dropout=0.0)
+    loss = decoder(out, batch.attention_mask, batch.num_pos, batch.num_mask, targets=batch.targets)
+    assert loss.ndim == 0 and loss.item() > 0
+    preds = decoder(out, batch.attention_mask, batch.num_pos, batch.num_mask, max_steps=7)
+    assert len(preds) == len(examples) and all(1 <= len(p) <= 7 for p in preds)
+
+
+def test_student_is_a_tenth_of_the_teacher(tokenizer):
+    student = StudentEncoder(StudentConfig(vocab_size=len(tokenizer), pad_id=tokenizer.pad_token_id))
+    params = sum(p.numel() for p in student.parameters())
+    assert params <= 109_486_464 / 10  # all-mpnet-base-v2
+    assert len(student.layers.layers) == 3 and student.layers.layers[0].self_attn.num_heads == 16
+
+
+def test_gts_learns_toy_set_to_100_percent(tokenizer):
+    examples, vocab = _toy_examples(tokenizer, 32)
+    torch.manual_seed(0)
+    solver = Solver(GTSDecoder(32, vocab, hidden=32, dropout=0.0), _tiny_student(tokenizer))
+    history = train_solver(solver, examples, TrainConfig(epochs=25, batch_size=8, lr=1e-2), tokenizer.pad_token_id,
+                           encoder_lr=3e-3, log=lambda _: None)
+    scores = evaluate_solver(solver, examples, tokenizer.pad_token_id)
+    assert history.losses[-1] < history.losses[0]
+    assert scores.equation_acc == 1.0 and scores.answer_acc == 1.0
+
+
+def test_distillation_loss_decreases(tokenizer):
+    examples, _ = _toy_examples(tokenizer, 16)
+    torch.manual_seed(0)
+    teacher = _tiny_student(tokenizer, hidden=48).eval()
+    with torch.no_grad():
+        targets = [teacher(torch.tensor([e.input_ids]), torch.ones(1, len(e.input_ids)))[0] for e in examples]
+    compressor = make_compressor("pca", 16).fit(torch.cat(targets).numpy())
+    compressed = [torch.from_numpy(compressor.transform(t.numpy())) for t in targets]
+    losses = distill(_tiny_student(tokenizer, hidden=16), examples, compressed,
+                     DistillConfig(epochs=15, batch_size=8, lr=3e-3), tokenizer.pad_token_id, log=lambda _: None)
+    assert losses[-1] < 0.8 * losses[0] and losses[-1] == min(losses[-3:])
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_compressors_share_fit_transform(method):
+    rng = np.random.default_rng(0)
+    # low-rank data plus noise: a good 8-d compressor keeps most of it
+    x = (rng.normal(size=(300, 8)) @ rng.normal(size=(8, 40)) + 0.05 * rng.normal(size=(300, 40))).astype(np.float32)
+    compressor = make_compressor(method, 8, sample=150)
+    z = compressor.fit(x[:200]).transform(x[200:])
+    assert z.shape == (100, 8)
+    err = reconstruction_error(x[:200], compressor.transform(x[:200]), x[200:], z)
+    assert 0 <= err < 1.0
+    if method in ("linear", "pca"):
+        assert err < 0.1 and cosine_spearman(x[200:], z, x[:200].mean(0)) > 0.9
+
+
+@pytest.mark.parametrize("name", ["encoder_kd.yaml", "encoder_kd_cpu.yaml", "encoder_kd_tiny.yaml"])
+def test_shipped_configs_load(name):
+    from pathlib import Path
+
+    from mathdistill.config import load_config
+    from mathdistill.encoder_kd.experiment import ExperimentConfig, parse_task
+    from mathdistill.encoder_kd.study import StudyConfig
+
+    path = Path(__file__).parent.parent / "configs" / name
+    run = load_config(ExperimentConfig, path, section="run")
+    assert all(parse_task(t) for t in run.tasks) and set(run.variants) <= {"none", "stage1", "stage2", "both"}
+    assert load_config(StudyConfig, path, section="study").dims
+
+
+def test_linear_compressor_targets_have_unit_scale():
+    """Distillation targets must not shrink towards zero whatever the input scale (a student collapsed)."""
+    rng = np.random.default_rng(1)
+    for spread in (0.05, 20.0):
+        x = (spread * rng.normal(size=(400, 32))).astype(np.float32)
+        z = make_compressor("linear", 8).fit(x).transform(x)
+        assert abs(z.var(0).mean() - 1.0) < 0.05
