@@ -40,9 +40,10 @@ import execute
 import protocol
 
 # Runs once in the zygote so lazily imported parts of numpy/sympy are already loaded when the
-# forked programs need them (after start-up, imports compile from source, see _freeze).
+# forked programs need them (after start-up, imports compile from source, see _freeze; and the
+# jailed `nobody` may not even be able to read an installation under a private 0700 directory).
 _WARMUP = """
-import numpy as np, sympy as sp
+import numpy as np, sympy as sp, sympy.stats
 x = sp.symbols("x")
 sp.solve(x**2 - 4, x); sp.simplify(sp.sin(x)**2 + sp.cos(x)**2); sp.factorint(360)
 sp.Rational(1, 3) + sp.sqrt(2); sp.N(sp.pi, 20); sp.Matrix([[1, 2], [3, 4]]).det()
