@@ -92,8 +92,9 @@ def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
             log.write_many({"id": p.id, "thought": t, "text": text, "split": spec, "model": cfg.model,
                             "fingerprint": fingerprint}
                            for (spec, p, t), text in zip(part, texts))
-    stats["seconds"] = round(time.perf_counter() - start, 1)
-    stats["generations_per_second"] = round(len(jobs) / stats["seconds"], 3)
+    elapsed = time.perf_counter() - start
+    stats["seconds"] = round(elapsed, 1)
+    stats["generations_per_second"] = round(len(jobs) / elapsed, 3)  # unrounded: a fast run can take < 0.05 s
     if bar:
         bar.close()
     return stats
