@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .evaluate.score import _fmt as format_value
+from .evaluate.score import format_value
 from .evaluate.vote import Vote, vote
 from .thoughts import THOUGHTS, student_prompt
 from .thoughts.cot import extract_answer

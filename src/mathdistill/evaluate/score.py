@@ -36,7 +36,8 @@ class Verdict:
         return asdict(self)
 
 
-def _fmt(value) -> str | None:
+def format_value(value) -> str | None:
+    """A solver or sandbox value as answer text: integers exactly, other rationals as floats."""
     if value is None:
         return None
     f = parse_fraction(value)
@@ -59,7 +60,7 @@ def _check_text(args: tuple[str, str, str, float, str]) -> Verdict:
         ex = extract_answer(text, policy)
         return _grade(rec_id, thought, ex.answer, "no answer found" if ex.answer is None else None, gold)
     result = solve_eot(text)
-    return _grade(rec_id, thought, _fmt(result.value), result.reason, gold)
+    return _grade(rec_id, thought, format_value(result.value), result.reason, gold)
 
 
 def check_ids(records: Sequence[Rationale], problems: dict[str, Problem]) -> None:
