@@ -1,6 +1,8 @@
-"""Training throughput: our loop (bf16 autocast where the CPU has it + length-grouped batches with
-dynamic padding) against a plain fp32 Hugging Face Trainer (random order, padding to the batch's
-longest row), on the same ETD rows, the same model, batch size and number of steps, in one run.
+"""Training throughput: our loop (bf16 autocast where the CPU has it, length-grouped batches with
+dynamic padding, eager attention on CPU, vocabulary logits only at completion tokens) against a
+plain fp32 Hugging Face Trainer (the model as `from_pretrained` loads it, random order, padding to
+the batch's longest row, the model's own loss), on the same ETD rows, the same model, batch size,
+optimizer and number of steps, in one run.
 
 Throughput is real (non-padding) tokens per second of training, as Trainer counts them.
 
@@ -31,6 +33,7 @@ from mathdistill.distill.train import (
     load_rows,
     load_student_for_training,
     load_tokenizer,
+    make_student_trainer,
     training_arguments,
     use_bf16,
 )
@@ -63,7 +66,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="write the result as JSON here")
     args = ap.parse_args()
 
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+    from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     model_dir = resolve_hf(args.model)
     if is_seq2seq(model_dir):
@@ -75,7 +78,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(args.seed)
-        model, _ = load_student_for_training(model_dir, cfg)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         plain_args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=args.batch_size, max_steps=args.steps,
                                        learning_rate=1e-4, use_cpu=not torch.cuda.is_available(), report_to="none",
                                        save_strategy="no", remove_unused_columns=False, seed=args.seed,
@@ -87,14 +90,17 @@ def main() -> None:
 
         torch.manual_seed(args.seed)
         model, _ = load_student_for_training(model_dir, cfg)
-        ours_trainer = Trainer(model=model, args=training_arguments(cfg, tmp, save_strategy="no", disable_tqdm=True),
-                               train_dataset=RowsDataset(items), data_collator=Collator(tokenizer.pad_token_id),
-                               processing_class=tokenizer)
+        ours_trainer = make_student_trainer(model=model, args=training_arguments(cfg, tmp, save_strategy="no", disable_tqdm=True),
+                                            train_dataset=RowsDataset(items),
+                                            data_collator=Collator(tokenizer.pad_token_id), processing_class=tokenizer)
         ours = measure(ours_trainer)
 
     ratio = ours["tokens_per_second"] / baseline["tokens_per_second"]
     result = {"benchmark": "train_speed", "model": args.model, "batch_size": args.batch_size, "steps": args.steps,
               "rows": len(items), "bf16": use_bf16(cfg.bf16), "length_grouped": cfg.group_by_length,
+              "attention": model.config._attn_implementation,
+              "completion_logits_only": bool(getattr(ours_trainer, "fast_loss", False)),
+              "baseline_optimizer": str(plain_args.optim.value), "ours_optimizer": str(ours_trainer.args.optim.value),
               "baseline_fp32_plain_trainer": baseline, "ours": ours, "speedup": round(ratio, 2),
               "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
               "torch": torch.__version__, "load_average": os.getloadavg()}

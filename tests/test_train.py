@@ -155,3 +155,64 @@ def test_lora_seq2seq_is_merged_into_a_plain_checkpoint(tiny_t5, etd_file, tmp_p
     assert set(base) == set(tuned)  # no lora_A / lora_B left: adapters were merged
     changed = {k for k in base if not torch.equal(base[k], tuned[k])}
     assert changed and all(k.endswith((".q.weight", ".v.weight")) for k in changed)
+
+
+def _batch(tokenizer):
+    items = [encode(tokenizer, r["question"], r["thought"], r["completion"], False, 512) for r in ROWS[:6]]
+    return Collator(tokenizer.pad_token_id)(items)
+
+
+def test_completion_only_logits_give_the_models_own_loss_and_gradients(tiny_causal, tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    from mathdistill.distill.train import _completion_loss
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_causal, dtype=torch.float32)
+    batch = _batch(tokenizer)
+    n_items = (batch["labels"][:, 1:] != IGNORE).sum()
+    for items in (None, n_items):
+        model.zero_grad()
+        kwargs = {} if items is None else {"num_items_in_batch": items}
+        reference = model(**batch, **kwargs).loss
+        reference.backward()
+        ref_grad = model.model.layers[0].mlp.up_proj.weight.grad.clone()
+        model.zero_grad()
+        fast = _completion_loss(model.get_decoder(), model.get_output_embeddings(), batch, items)
+        fast.backward()
+        assert torch.allclose(fast, reference, rtol=1e-5, atol=1e-6)
+        assert torch.allclose(model.model.layers[0].mlp.up_proj.weight.grad, ref_grad, rtol=1e-4, atol=1e-7)
+
+
+def _first_loss(model, tokenizer, tmp_path):
+    from mathdistill.distill.train import RowsDataset, make_student_trainer, training_arguments
+
+    cfg = TrainConfig(max_steps=1, batch_size=4, bf16=False)
+    trainer = make_student_trainer(model=model, args=training_arguments(cfg, str(tmp_path), save_strategy="no"),
+                                   train_dataset=RowsDataset([]), data_collator=Collator(tokenizer.pad_token_id))
+    loss = trainer.compute_loss(model, _batch(tokenizer))
+    return trainer, loss
+
+
+def test_trainer_uses_the_shortcut_where_it_agrees(tiny_causal, tokenizer, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_causal, dtype=torch.float32)
+    trainer, loss = _first_loss(model, tokenizer, tmp_path)
+    assert trainer.fast_loss is True
+    assert torch.allclose(loss, model(**_batch(tokenizer)).loss, rtol=1e-5)
+
+
+def test_trainer_falls_back_when_logits_are_more_than_the_output_layer(tokenizer, tmp_path):
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    torch.manual_seed(0)
+    model = Gemma2ForCausalLM(Gemma2Config(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, final_logit_softcapping=0.5, pad_token_id=tokenizer.pad_token_id))
+    with torch.no_grad():
+        model.get_output_embeddings().weight.mul_(100)  # logits large enough for the cap to matter
+    model.eval()
+    trainer, loss = _first_loss(model, tokenizer, tmp_path)
+    assert trainer.fast_loss is False  # soft-capped logits: the shortcut is wrong, so it is not used
+    with torch.no_grad():
+        assert torch.allclose(loss, model(**_batch(tokenizer)).loss, rtol=1e-5)
