@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import random
 import tempfile
 import time
@@ -96,7 +97,7 @@ def main() -> None:
         ours = measure(ours_trainer)
 
     ratio = ours["tokens_per_second"] / baseline["tokens_per_second"]
-    result = {"benchmark": "train_speed", "model": args.model, "batch_size": args.batch_size, "steps": args.steps,
+    result = {"benchmark": "train_speed", "command": "python " + " ".join(sys.argv), "model": args.model, "batch_size": args.batch_size, "steps": args.steps,
               "rows": len(items), "bf16": use_bf16(cfg.bf16), "length_grouped": cfg.group_by_length,
               "attention": model.config._attn_implementation,
               "completion_logits_only": bool(getattr(ours_trainer, "fast_loss", False)),
