@@ -7,10 +7,11 @@ causal students get label -100 on prompt tokens; seq2seq students get the prompt
 input and the completion as labels.
 
 Choosing `thoughts` turns one ETD file into CoTD ([cot]), PoTD ([pot]), EoTD ([eot]) or ETD (all).
-Speed on CPU comes from bf16 autocast (CPUs with AMX / avx512_bf16), length-grouped
-batches with dynamic padding, eager attention (faster than SDPA for these short rows on CPU,
-measured) and a loss that projects onto the vocabulary only at the completion tokens: the
-prompt is most of each row, and SmolLM2's 49k-word output layer is a fifth of its compute. Trainer handles checkpoints, `resume`, and distributed runs
+Speed on CPU comes from bf16 autocast (CPUs with AMX / avx512_bf16), length-grouped batches
+with dynamic padding, eager attention (faster than SDPA for these short rows on CPU, measured)
+and a loss that projects onto the vocabulary only at the completion tokens: the prompt is most
+of each row, and SmolLM2's 49k-word output layer is a fifth of its compute (benchmarks/
+train_speed.py). Trainer handles checkpoints, `resume`, and distributed runs
 (`accelerate launch -m mathdistill train ...`, see configs/accelerate/).
 
 The trained model (LoRA adapters merged) and tokenizer are saved to `<out>/model`, with
