@@ -17,8 +17,8 @@ import argparse
 import json
 import os
 import platform
-import sys
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
