@@ -3,36 +3,15 @@
 import json
 
 import pytest
-import torch
 
 pytest.importorskip("transformers")
 
 from mathdistill.demo import DemoConfig, run_demo
 
 
-@pytest.fixture(scope="module")
-def tiny_student(tmp_path_factory) -> str:
-    """A 2-layer random Llama with SmolLM2's tokenizer: the pipeline, not the accuracy, is under test."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from mathdistill.distill.train import load_tokenizer
-    from mathdistill.models import resolve_hf
-
-    tok = load_tokenizer(resolve_hf("smollm2-135m"))
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                                         bos_token_id=tok.eos_token_id))
-    out = tmp_path_factory.mktemp("demo_student") / "tiny"
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return str(out)
-
-
-def test_demo_runs_every_stage_and_records_its_time(tiny_student, tmp_path):
+def test_demo_runs_every_stage_and_records_its_time(tiny_causal, tmp_path):
     said: list[str] = []
-    cfg = DemoConfig(out=str(tmp_path / "demo"), model=tiny_student, train_problems=6, epochs=1, eval_problems=3,
+    cfg = DemoConfig(out=str(tmp_path / "demo"), model=tiny_causal, train_problems=6, epochs=1, eval_problems=3,
                      max_new_tokens=8)
     report = run_demo(cfg, say=said.append)
     assert report.exists() and report.suffix == ".md"

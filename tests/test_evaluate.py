@@ -115,16 +115,7 @@ def test_report_without_size_differences_has_no_scale_plot(tmp_path):
 
 # --- generation on a tiny random model (real tokenizer) ---
 
-@pytest.fixture(scope="module")
-def tiny_causal(tmp_path_factory) -> str:
-    pytest.importorskip("transformers")
-    from test_train import build_tiny
-
-    from mathdistill.distill.train import load_tokenizer
-    from mathdistill.models import resolve_hf
-
-    return build_tiny("causal", load_tokenizer(resolve_hf("smollm2-135m")), tmp_path_factory.mktemp("tiny") / "causal")
-
+# (the `tiny_causal` fixture is in conftest.py)
 
 def test_batched_left_padded_generation_matches_one_at_a_time(tiny_causal):
     from mathdistill.evaluate.generate import generate, load_student
