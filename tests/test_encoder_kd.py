@@ -156,6 +156,7 @@ def test_shipped_configs_load(name):
     path = Path(__file__).parent.parent / "configs" / name
     run = load_config(ExperimentConfig, path, section="run")
     assert all(parse_task(t) for t in run.tasks) and set(run.variants) <= {"none", "stage1", "stage2", "both"}
+    assert set(run.ablation_tasks) <= set(run.tasks)
     assert load_config(StudyConfig, path, section="study").dims
 
 
@@ -166,3 +167,142 @@ def test_linear_compressor_targets_have_unit_scale():
         x = (spread * rng.normal(size=(400, 32))).astype(np.float32)
         z = make_compressor("linear", 8).fit(x).transform(x)
         assert abs(z.var(0).mean() - 1.0) < 0.05
+
+
+def test_split_linear_attention_matches_the_concatenated_form(tokenizer):
+    """GTS scores [goal; word] with one linear layer; the decoder splits it (query part per step,
+    word part per batch).  Same numbers as the textbook concatenation."""
+    _, vocab = _toy_examples(tokenizer, 8)
+    torch.manual_seed(0)
+    dec = GTSDecoder(16, vocab, hidden=8, dropout=0.0)
+    goal, words = torch.randn(3, 8), torch.randn(3, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+    keys = torch.nn.functional.linear(words, dec.attn.weight[:, 8:])
+    got = dec._attend(goal, words, keys, mask)
+    q = goal.unsqueeze(1).expand(-1, 5, -1)
+    scores = dec.attn_score(torch.tanh(dec.attn(torch.cat([q, words], -1)))).squeeze(-1)
+    want = torch.bmm(torch.softmax(scores.masked_fill(~mask.bool(), -1e9), -1).unsqueeze(1), words).squeeze(1)
+    assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_vocab_drops_rare_constants_and_eval_keeps_them_as_misses(tokenizer):
+    problems = _toy_problems(8)
+    raw, _ = make_examples(problems, tokenizer)
+    targets = [e.prefix for e in raw] + [["*", "N0", "3.5"]] + [["+", "N0", "100"]] * 3
+    vocab = Vocab.from_targets(targets, max_slots=2, min_count=2)
+    assert vocab.constants == ("100",)
+    odd = Problem(id="toy/t/odd", dataset="toy", split="t", key="odd", question="Ann has 4 bags. How many halves?",
+                  answer=14.0, equation="4*3.5", numbers=(4.0,))
+    kept, notes = make_examples([odd], tokenizer, vocab, keep_unencodable=True)
+    assert len(kept) == 1 and kept[0].target == [] and "counts as an equation miss" in notes[0]
+    assert make_examples([odd], tokenizer, vocab)[0] == []
+    solver = Solver(GTSDecoder(32, vocab, hidden=16, dropout=0.0), _tiny_student(tokenizer))
+    scores = evaluate_solver(solver, kept, tokenizer.pad_token_id, extra_misses=3)
+    assert scores.n == 4 and scores.equation_acc == 0.0
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    from mathdistill.encoder_kd.teacher import load_teacher
+
+    return load_teacher("all-mpnet-base-v2")
+
+
+def test_top_layers_on_cached_states_equal_the_full_teacher(teacher):
+    from mathdistill.encoder_kd.teacher import TopLayers, hidden_states
+
+    tok, encoder = teacher
+    enc = tok(["Tom has 3 apples and buys 5 more. How many apples does he have now?", "A bus has 40 seats."],
+              padding=True, return_tensors="pt")
+    encoder.eval()
+    for n in (1, 2, 12):
+        base, last = hidden_states(encoder, enc.input_ids, enc.attention_mask, n)
+        top = TopLayers(encoder, n).eval()
+        with torch.no_grad():
+            out = top(base, enc.attention_mask)
+        real = enc.attention_mask.bool()
+        assert torch.allclose(out[real], last[real], atol=1e-5)
+        trainable = {name for name, p in top.named_parameters() if p.requires_grad}
+        assert trainable and all(name.startswith("stack.layer.") for name in trainable)
+    with pytest.raises(ValueError, match="top 13 of 12"):
+        TopLayers(encoder, 13)
+
+
+def test_experiment_runs_end_to_end_and_resumes(tmp_path, monkeypatch):
+    """The tiny config through every row (teachers, compressed, four student variants), two shards,
+    then a rerun that finds every task finished and only aggregates."""
+    import json
+    from pathlib import Path
+
+    from mathdistill.config import load_config
+    from mathdistill.encoder_kd import experiment
+    from mathdistill.encoder_kd.experiment import ExperimentConfig, my_tasks, task_slug
+
+    path = Path(__file__).parent.parent / "configs" / "encoder_kd_tiny.yaml"
+    overrides = {"cache_dir": str(tmp_path / "cache"), "out_dir": str(tmp_path / "out")}
+    cfgs = [load_config(ExperimentConfig, path, {**overrides, "shard": f"{i}/2"}, section="run") for i in range(2)]
+    assert sorted(my_tasks(cfgs[0]) + my_tasks(cfgs[1])) == sorted(cfgs[0].tasks)
+    for cfg in cfgs:
+        experiment.run(cfg, log=lambda _: None)
+    results = json.loads((tmp_path / "out" / "main.json").read_text())
+    assert not results["missing_tasks"] and len(results["tasks"]) == 2
+    ablation = next(t for t in results["tasks"] if t["task"] in cfgs[0].ablation_tasks)
+    assert set(ablation["rows"]) == {"teacher (frozen)", "teacher (fine-tuned)", "teacher-compressed-256 (linear)",
+                                     "student (none)", "student (stage1)", "student (stage2)", "student (both)"}
+    for row in ablation["rows"].values():
+        assert 0 <= row["answer_acc"] <= 1 and row["n"] == 12
+    assert ablation["speed"]["student"] > ablation["speed"]["teacher"] > 0
+    assert "student (both)" in (tmp_path / "out" / "main.md").read_text()
+    assert (tmp_path / "out" / "main.png").stat().st_size > 0
+    assert (tmp_path / "cache" / f"student-{task_slug(ablation['task'])}.pt").exists()
+
+    monkeypatch.setattr(experiment, "run_task", lambda *a, **k: pytest.fail("a finished task ran again"))
+    again = experiment.run(load_config(ExperimentConfig, path, overrides, section="run"), log=lambda _: None)
+    assert len(again["tasks"]) == 2
+
+    # the studies on the same cache, probing the student the run saved
+    from mathdistill.encoder_kd.study import StudyConfig, compression_study, probe_study
+
+    study = load_config(StudyConfig, path, {**overrides, "methods": ["pca", "lle"],
+                                            "students": [str(tmp_path / "cache" / f"student-{task_slug(ablation['task'])}.pt")]},
+                        section="study")
+    comp = compression_study(study, log=lambda _: None)
+    assert [(r["method"], r["dim"]) for r in comp["rows"]] == [("pca", 64), ("pca", 16), ("lle", 64), ("lle", 16)]
+    assert all(0 <= r["reconstruction_error"] <= 1.5 and 0 <= r["answer_acc"] <= 1 for r in comp["rows"])
+    probes = probe_study(study, log=lambda _: None)
+    names = [r["representation"] for r in probes["rows"]]
+    assert names[0] == "teacher" and names[-1] == "student (both)" and len(names) == 6
+    assert all(0 <= r[p] <= 1 for r in probes["rows"] for p in ("pos", "ner", "relation"))
+    for name in ("compression", "probes"):
+        assert (tmp_path / "out" / f"{name}.md").read_text().startswith("| ")
+
+
+def test_aggregate_means_folds_and_keeps_rows_of_unfinished_tasks(tmp_path):
+    import json
+
+    from mathdistill.encoder_kd.experiment import ExperimentConfig, aggregate, task_slug
+    from mathdistill.encoder_kd.report import fold_means
+
+    tasks = ["mawps:cv0-train>mawps:cv0-dev", "mawps:cv1-train>mawps:cv1-dev", "mawps-asdiv-a:train>svamp:test",
+             "asdiv-a:cv0-train>asdiv-a:cv0-dev"]
+    cfg = ExperimentConfig(tasks=tasks, out_dir=str(tmp_path))
+    (tmp_path / "tasks").mkdir()
+    speed = {"teacher": 10.0, "student": 100.0, "load_average": [1.0, 1.0, 1.0], "sentences": 5}
+
+    def row(acc: float, params: int) -> dict:
+        return {"n": 10, "equation_acc": acc - 0.1, "answer_acc": acc, "params": params}
+
+    for i, (teacher, student) in enumerate([(0.8, 0.6), (0.6, 0.6)]):
+        (tmp_path / "tasks" / f"{task_slug(tasks[i])}.json").write_text(json.dumps(
+            {"task": tasks[i], "complete": True, "speed": speed,
+             "rows": {"teacher (fine-tuned)": row(teacher, 100), "student (both)": row(student, 10)}}))
+    (tmp_path / "tasks" / f"{task_slug(tasks[2])}.partial.json").write_text(json.dumps(
+        {"task": tasks[2], "complete": False, "speed": speed, "rows": {"teacher (fine-tuned)": row(0.3, 100)}}))
+    results = aggregate(cfg)
+    assert results["missing_tasks"] == [tasks[3]] and results["unfinished_tasks"] == [tasks[2]]
+    means = fold_means(results)
+    assert means["mawps"]["teacher (fine-tuned)"]["answer_acc"] == pytest.approx(0.7)
+    assert means["mawps"]["student (both)"]["folds"] == 2 and "student (both)" not in means["svamp"]
+    table = (tmp_path / "main.md").read_text()
+    assert "mawps (2-fold mean)" in table and "0.86" in table  # 0.6 / 0.7 of the fine-tuned teacher
+    assert "stopped before their last model" in table and "not run" in table

@@ -28,6 +28,30 @@ def run(config: Path | None = _CONFIG, overrides: list[str] | None = _SET) -> No
     typer.echo(json.dumps([t["speed"] for t in results["tasks"]]))
 
 
+@app.command()
+def prepare(config: Path | None = _CONFIG, overrides: list[str] | None = _SET) -> None:
+    """Encode every question with the teacher and train the stage-1 student (cached; `run` does this too)."""
+    from .experiment import ExperimentConfig, Prepared
+
+    cfg = load_config(ExperimentConfig, config, parse_overrides(overrides), section="run")
+    prep = Prepared(cfg)
+    if prep.needs_stage1:
+        prep.stage1()
+    typer.echo(f"{len(prep.cache.final)} questions encoded in {prep.cache.dir}; stage-1 student "
+               f"{'ready' if prep.needs_stage1 else 'not needed'}")
+
+
+@app.command()
+def aggregate(config: Path | None = _CONFIG, overrides: list[str] | None = _SET) -> None:
+    """Rebuild main.{json,md,png} from the finished task files (e.g. after sharded runs)."""
+    from .experiment import ExperimentConfig
+    from .experiment import aggregate as aggregate_results
+
+    cfg = load_config(ExperimentConfig, config, parse_overrides(overrides), section="run")
+    results = aggregate_results(cfg)
+    typer.echo((Path(cfg.out_dir) / "main.md").read_text() if results["tasks"] else "no finished task yet")
+
+
 @app.command("compress-study")
 def compress_study(config: Path | None = _CONFIG, overrides: list[str] | None = _SET) -> None:
     """Linear / PCA / LLE / MDS at each dimension: reconstruction, cosine preservation, optional GTS accuracy."""

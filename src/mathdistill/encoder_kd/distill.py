@@ -15,14 +15,16 @@ import torch
 from torch import Tensor, nn
 
 from .examples import Example, batches
+from .solver import lr_schedule, run_encoder
 
 
 @dataclass
 class DistillConfig:
     epochs: int = 5
-    batch_size: int = 16
-    lr: float = 5e-3
+    batch_size: int = 32
+    lr: float = 1e-3
     seed: int = 0
+    bf16: bool = False  # student forward/backward under bf16 autocast (the loss is float32)
 
 
 def distill(student: nn.Module, examples: list[Example], targets: list[Tensor], cfg: DistillConfig,
@@ -35,15 +37,18 @@ def distill(student: nn.Module, examples: list[Example], targets: list[Tensor], 
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr)
+    # warm-up then cosine decay (the first runs used a constant 5e-3, one suspect of their collapsed students)
+    sched = lr_schedule(opt, cfg.epochs * -(-len(paired) // cfg.batch_size))
     student.train()
     losses, start = [], time.time()
     for epoch in range(cfg.epochs):
         total, n = 0.0, 0
         for batch in batches(paired, cfg.batch_size, pad_id, shuffle=True, rng=rng):
-            loss = token_mse(student(batch.input_ids, batch.attention_mask), batch.vectors, batch.attention_mask)
+            loss = token_mse(run_encoder(student, batch, cfg.bf16), batch.vectors, batch.attention_mask)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            sched.step()
             total, n = total + loss.item() * len(batch.examples), n + len(batch.examples)
         losses.append(total / n)
         log(f"distill epoch {epoch + 1}/{cfg.epochs} mse {total / n:.4f} ({time.time() - start:.0f}s)")

@@ -57,8 +57,14 @@ def number_positions(question: str, offsets: list[tuple[int, int]]) -> list[int]
     return positions
 
 
-def make_examples(problems: list[Problem], tokenizer, vocab: Vocab | None = None) -> tuple[list[Example], list[str]]:
-    """Examples plus a list of skip reasons (one line per dropped problem, for the run log)."""
+def make_examples(problems: list[Problem], tokenizer, vocab: Vocab | None = None,
+                  keep_unencodable: bool = False) -> tuple[list[Example], list[str]]:
+    """Examples plus a list of skip reasons (one line per dropped problem, for the run log).
+
+    ``keep_unencodable`` (evaluation sets): a problem whose equation needs a constant or slot the
+    decoder cannot produce stays in, with an empty target, so it counts as an equation miss
+    instead of silently leaving the denominator (its answer can still come out right).
+    """
     examples, skipped = [], []
     for p in problems:
         enc = tokenizer(p.question, truncation=True, max_length=MAX_TOKENS, return_offsets_mapping=True)
@@ -73,8 +79,11 @@ def make_examples(problems: list[Problem], tokenizer, vocab: Vocab | None = None
             continue
         target = vocab.encode(prefix) if vocab is not None else []
         if target is None:
-            skipped.append(f"{p.id}: equation uses a constant or slot unseen in training: {prefix}")
-            continue
+            skipped.append(f"{p.id}: equation uses a constant or slot unseen in training: {prefix}"
+                           + (" (kept: counts as an equation miss)" if keep_unencodable else ""))
+            if not keep_unencodable:
+                continue
+            target = []
         examples.append(Example(p, enc["input_ids"], pos, prefix, target))
     return examples, skipped
 

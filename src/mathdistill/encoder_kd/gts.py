@@ -14,6 +14,7 @@ encoder is a transformer (its outputs are projected to the decoder's hidden size
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -32,9 +33,11 @@ class Vocab:
     operators: tuple[str, ...] = OPERATORS
 
     @classmethod
-    def from_targets(cls, targets: Iterable[list[str]], max_slots: int) -> Vocab:
-        constants = sorted({t for seq in targets for t in seq if t not in OPERATORS and not is_slot(t)},
-                           key=float)
+    def from_targets(cls, targets: Iterable[list[str]], max_slots: int, min_count: int = 1) -> Vocab:
+        """Constants used by at least ``min_count`` training equations (rare ones, such as MAWPS's
+        0.0833 for 1/12, cost a candidate at every decoding step and are never learnt)."""
+        counts = Counter(t for seq in targets for t in set(seq) if t not in OPERATORS and not is_slot(t))
+        constants = sorted((t for t, c in counts.items() if c >= min_count), key=float)
         return cls(tuple(constants), max_slots)
 
     @property
@@ -98,6 +101,13 @@ class GTSDecoder(nn.Module):
         maskf = mask.unsqueeze(-1).to(words.dtype)
         root = (words * maskf).sum(1) / maskf.sum(1).clamp(min=1)
         slots = torch.gather(words, 1, num_pos.unsqueeze(-1).expand(-1, -1, words.size(-1)))  # (B, S, h)
+        # Linear layers over [query, item] concatenations split into a query part (per step) and an
+        # item part computed once per batch: same function, without re-multiplying every word and
+        # every candidate at every decoding step (that was most of the decoder's time).
+        h = words.size(-1)
+        words_keys = nn.functional.linear(words, self.attn.weight[:, h:])  # (B, L, h)
+        const_keys = nn.functional.linear(self.constants[:n_const], self.leaf.weight[:, 2 * h :])  # (C, h)
+        slot_keys = nn.functional.linear(slots, self.leaf.weight[:, 2 * h :])  # (B, S, h)
         batch = vectors.size(0)
         goals: list[list[Tensor]] = [[root[i]] for i in range(batch)]
         trees: list[list[_SubTree]] = [[] for _ in range(batch)]
@@ -115,10 +125,11 @@ class GTSDecoder(nn.Module):
             left_emb = torch.stack([left[i] if left[i] is not None else torch.zeros_like(goal[0])
                                     for i in active])
             goal = self.dropout(torch.where(has_left, self.right_goal_with_left(left_emb, goal), goal))
-            context = self._attend(goal, words[idx], mask[idx])
+            context = self._attend(goal, words[idx], words_keys[idx], mask[idx])
             candidates = torch.cat([self.constants[:n_const].expand(len(active), -1, -1), slots[idx]], dim=1)
-            leaf_in = torch.cat([goal, context], -1).unsqueeze(1).expand(-1, candidates.size(1), -1)
-            leaf_logits = self.leaf_score(torch.tanh(self.leaf(torch.cat([leaf_in, candidates], -1)))).squeeze(-1)
+            keys = torch.cat([const_keys.expand(len(active), -1, -1), slot_keys[idx]], dim=1)
+            query = nn.functional.linear(torch.cat([goal, context], -1), self.leaf.weight[:, : 2 * h], self.leaf.bias)
+            leaf_logits = self.leaf_score(torch.tanh(query.unsqueeze(1) + keys)).squeeze(-1)
             leaf_valid = torch.cat([torch.ones(len(active), n_const, dtype=torch.bool), num_mask[idx]], 1)
             leaf_logits = leaf_logits.masked_fill(~leaf_valid, -1e9)
             logits = torch.cat([self.op_score(torch.cat([goal, context], -1)), leaf_logits], dim=1)
@@ -131,6 +142,7 @@ class GTSDecoder(nn.Module):
             left_goal = self.left_goal(goal, context, op)
             right_goal = self.right_goal(goal, context, op)
             leaf = candidates[torch.arange(len(active)), (token - n_ops).clamp(min=0)]
+            closing: dict[int, Tensor] = {}  # example -> embedding of the subtree it just finished
             for j, i in enumerate(active):
                 goals[i].pop()
                 k = int(token[j])
@@ -139,19 +151,26 @@ class GTSDecoder(nn.Module):
                     goals[i] += [right_goal[j], left_goal[j]]  # the left child is expanded first
                     trees[i].append(_SubTree(op[j], finished=False))
                 else:
-                    current = leaf[j]
-                    # a finished right subtree closes its parent, possibly a chain of them
-                    while trees[i] and trees[i][-1].finished:
-                        sibling = trees[i].pop().embedding
-                        current = self.merge(trees[i].pop().embedding, sibling, current)
-                    trees[i].append(_SubTree(current, finished=True))
+                    closing[i] = leaf[j]
+            # A finished right subtree closes its parent, possibly a chain of them.  Merges of all
+            # examples at the same depth of their chain run as one batched call.
+            while waiting := [i for i in closing if trees[i] and trees[i][-1].finished]:
+                siblings = torch.stack([trees[i].pop().embedding for i in waiting])
+                parents = torch.stack([trees[i].pop().embedding for i in waiting])
+                merged = self.merge(parents, siblings, torch.stack([closing[i] for i in waiting]))
+                closing.update(zip(waiting, merged))
+            for i, embedding in closing.items():
+                trees[i].append(_SubTree(embedding, finished=True))
+            for i in active:
                 left[i] = trees[i][-1].embedding if trees[i][-1].finished else None
         if targets is not None:
             return torch.stack(losses).sum() / n_target_tokens
         return outputs
 
-    def _attend(self, goal: Tensor, words: Tensor, mask: Tensor) -> Tensor:
-        q = goal.unsqueeze(1).expand(-1, words.size(1), -1)
-        scores = self.attn_score(torch.tanh(self.attn(torch.cat([q, words], -1)))).squeeze(-1)
+    def _attend(self, goal: Tensor, words: Tensor, words_keys: Tensor, mask: Tensor) -> Tensor:
+        """Additive attention: score = v . tanh(W [goal; word] + b), W split as in ``forward``."""
+        h = goal.size(-1)
+        query = nn.functional.linear(goal, self.attn.weight[:, :h], self.attn.bias).unsqueeze(1)
+        scores = self.attn_score(torch.tanh(query + words_keys)).squeeze(-1)
         weights = torch.softmax(scores.masked_fill(~mask.bool(), -1e9), dim=-1)
         return torch.bmm(weights.unsqueeze(1), words).squeeze(1)

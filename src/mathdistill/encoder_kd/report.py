@@ -12,35 +12,88 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def main_table(results: dict) -> str:
-    """One row per model; accuracies averaged over the tasks that share an evaluation dataset."""
-    by_dataset: dict[str, list[dict]] = defaultdict(list)
+def _by_dataset(results: dict) -> dict[str, list[dict]]:
+    """Tasks grouped by the dataset they are evaluated on (CV folds of one dataset together)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
     for task in results["tasks"]:
-        by_dataset[task["task"].split(">")[1].split(":")[0]].append(task)
-    datasets = list(by_dataset)
+        groups[task["task"].split(">")[1].split(":")[0].strip()].append(task)
+    return groups
+
+
+def _row_names(results: dict) -> list[str]:
+    return list(dict.fromkeys(name for task in results["tasks"] for name in task["rows"]))
+
+
+def fold_means(results: dict) -> dict[str, dict[str, dict]]:
+    """dataset -> model -> mean equation / answer accuracy over the folds that have the model."""
+    out: dict[str, dict[str, dict]] = {}
+    for dataset, tasks in _by_dataset(results).items():
+        out[dataset] = {}
+        for name in _row_names(results):
+            rows = [t["rows"][name] for t in tasks if name in t["rows"]]
+            if rows:
+                out[dataset][name] = {"equation_acc": float(np.mean([r["equation_acc"] for r in rows])),
+                                      "answer_acc": float(np.mean([r["answer_acc"] for r in rows])),
+                                      "folds": len(rows), "n": sum(r["n"] for r in rows),
+                                      "params": rows[0]["params"]}
+    return out
+
+
+def main_table(results: dict) -> str:
+    """One row per model, accuracies averaged over the folds of each evaluation dataset; then the
+    student/teacher ratios of answer accuracy, parameters and encoding speed."""
+    means = fold_means(results)
+    datasets, names = list(means), _row_names(results)
     speeds = [t["speed"] for t in results["tasks"]]
     teacher_speed = float(np.mean([s["teacher"] for s in speeds]))
     student_speed = float(np.mean([s["student"] for s in speeds]))
-    header = "| model | params | " + " | ".join(f"{d} eq. / ans. acc (%)" for d in datasets) + " | questions/s |"
-    lines = [header, "|" + "---|" * (3 + len(datasets))]
-    names = list(results["tasks"][0]["rows"])
+    folds = {d: len(_by_dataset(results)[d]) for d in datasets}
+    header = "| model | params | " + " | ".join(
+        f"{d} ({folds[d]}-fold mean) eq. / ans. %" if folds[d] > 1 else f"{d} eq. / ans. %" for d in datasets)
+    lines = [header + " | questions/s |", "|" + "---|" * (3 + len(datasets))]
+    params = {}
     for name in names:
         cells = []
         for d in datasets:
-            rows = [t["rows"][name] for t in by_dataset[d] if name in t["rows"]]
-            cells.append(f"{_pct(np.mean([r['equation_acc'] for r in rows]))} / {_pct(np.mean([r['answer_acc'] for r in rows]))}"
-                         f" (n={sum(r['n'] for r in rows)}, {len(rows)} fold{'s' * (len(rows) > 1)})")
-        params = results["tasks"][0]["rows"][name]["params"]
-        speed = student_speed if name.startswith("student") else teacher_speed if name.startswith("teacher (") else ""
-        speed_cell = f"{speed:.0f}" if speed else "-"
-        lines.append(f"| {name} | {params / 1e6:.1f}M | " + " | ".join(cells) + f" | {speed_cell} |")
+            m = means[d].get(name)
+            params.setdefault(name, m["params"]) if m else None
+            if m is None:
+                cells.append("-")
+                continue
+            note = f" ({m['folds']} of {folds[d]} folds)" if m["folds"] < folds[d] else ""
+            cells.append(f"{_pct(m['equation_acc'])} / {_pct(m['answer_acc'])}{note}")
+        speed = student_speed if name.startswith("student") else teacher_speed if name.startswith("teacher (") else 0
+        lines.append(f"| {name} | {params[name] / 1e6:.1f}M | " + " | ".join(cells) + f" | {f'{speed:.0f}' if speed else '-'} |")
+    teachers = [n for n in names if n.startswith("teacher (")]
+    students = [n for n in names if n.startswith("student")]
+    if teachers and students:
+        lines += ["", ("Student answer accuracy as a fraction of the fine-tuned teacher's (and of the better of the "
+                  "frozen and fine-tuned teacher rows):"), "",
+                  "| student | " + " | ".join(datasets) + " |", "|" + "---|" * (1 + len(datasets))]
+        for name in students:
+            cells = []
+            for d in datasets:
+                m = means[d].get(name)
+                ft = means[d].get("teacher (fine-tuned)")
+                best = max((means[d][t]["answer_acc"] for t in teachers if t in means[d]), default=0)
+                if m is None or not ft or not ft["answer_acc"]:
+                    cells.append("-")
+                else:
+                    cells.append(f"{m['answer_acc'] / ft['answer_acc']:.2f} ({m['answer_acc'] / best:.2f})")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     load = ", ".join(f"{s['load_average'][0]:.1f}" for s in speeds)
-    rows0 = results["tasks"][0]["rows"]
-    param_ratio = rows0[names[-1]]["params"] / rows0[names[0]]["params"]
-    note = (f"Encoding speed: {speeds[0]['sentences']} evaluation questions, batch 32, "
-            f"{results['config']['threads']} thread(s), 1-minute load average at measurement: {load}. "
-            f"Student/teacher speed ratio: {student_speed / teacher_speed:.1f}x; parameter ratio: {param_ratio:.3f}.")
+    note = (f"Encoding speed: up to {speeds[0]['sentences']} evaluation questions per task, batch 32, "
+            f"{speeds[0].get('threads', results['config']['threads'])} thread(s), teacher and student in the same "
+            f"process; 1-minute load averages at the measurements: {load}. ")
+    if teachers and students:
+        note += (f"Student/teacher speed ratio: {student_speed / teacher_speed:.1f}x; parameter ratio: "
+                 f"{params[students[0]] / params[teachers[0]]:.3f}.")
     lines += ["", note]
+    if results.get("unfinished_tasks"):
+        lines += ["", "Tasks stopped before their last model (their finished rows are included): "
+                  + ", ".join(results["unfinished_tasks"])]
+    if results.get("missing_tasks"):
+        lines += ["", "Tasks not run (not in the means): " + ", ".join(results["missing_tasks"])]
     return "\n".join(lines) + "\n"
 
 
@@ -113,16 +166,17 @@ def plot_probes(result: dict, path: Path) -> None:
 
 
 def plot_main(results: dict, path: Path) -> None:
-    """Answer accuracy of every model on every task (one group of bars per task)."""
+    """Answer accuracy of every model on every evaluation dataset (fold means), grouped by dataset."""
+    means = fold_means(results)
+    names, datasets = _row_names(results), list(means)
     fig, axes = _figure(1)
     ax = axes if not isinstance(axes, np.ndarray) else axes[0]
-    names = list(results["tasks"][0]["rows"])
-    width = 0.8 / len(results["tasks"])
-    for k, task in enumerate(results["tasks"]):
-        ax.bar(np.arange(len(names)) + k * width, [100 * task["rows"][n]["answer_acc"] for n in names], width,
-               label=task["task"].split(">")[1])
-    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=30, ha="right", fontsize=7)
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        ax.bar(np.arange(len(datasets)) + k * width,
+               [100 * means[d][name]["answer_acc"] if name in means[d] else 0 for d in datasets], width, label=name)
+    ax.set_xticks(np.arange(len(datasets)) + 0.4 - width / 2, datasets)
     ax.set_ylabel("answer accuracy (%)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -16,19 +16,36 @@ from .gts import GTSDecoder
 from .prefix import evaluate
 
 
+def run_encoder(encoder: nn.Module, batch: Batch, bf16: bool = False) -> Tensor:
+    """Token vectors (float32) of a batch: from token ids, or from cached hidden states for
+    encoders that continue a frozen model (``takes_vectors``, e.g. a teacher's top layers).
+
+    ``bf16``: run the encoder under bfloat16 autocast (measured 1.7x faster for the student's
+    training step on an AMX / avx512_bf16 CPU; slower on CPUs without bf16 units).
+    """
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        if getattr(encoder, "takes_vectors", False):
+            assert batch.vectors is not None, f"{type(encoder).__name__} needs cached hidden states on the examples"
+            out = encoder(batch.vectors, batch.attention_mask)
+        else:
+            out = encoder(batch.input_ids, batch.attention_mask)
+    return out.float()
+
+
 class Solver(nn.Module):
     """``encoder`` None means the examples carry cached (frozen, possibly compressed) vectors."""
 
-    def __init__(self, decoder: GTSDecoder, encoder: nn.Module | None = None) -> None:
+    def __init__(self, decoder: GTSDecoder, encoder: nn.Module | None = None, bf16: bool = False) -> None:
         super().__init__()
         self.decoder = decoder
         self.encoder = encoder
+        self.bf16 = bf16  # encoder under bf16 autocast; the decoder always runs in float32
 
     def features(self, batch: Batch) -> Tensor:
         if self.encoder is None:
             assert batch.vectors is not None, "no encoder and no cached vectors"
             return batch.vectors
-        return self.encoder(batch.input_ids, batch.attention_mask)
+        return run_encoder(self.encoder, batch, self.bf16)
 
     def loss(self, batch: Batch) -> Tensor:
         return self.decoder(self.features(batch), batch.attention_mask, batch.num_pos, batch.num_mask,
@@ -48,6 +65,7 @@ class TrainConfig:
     encoder_lr: float = 5e-5  # pre-trained encoders move slowly; a from-scratch student uses `lr`
     weight_decay: float = 1e-5
     seed: int = 0
+    schedule: str = "cosine"  # "cosine" (to 0 over the run, after a 5% warm-up) or "constant"
 
 
 @dataclass
@@ -66,6 +84,8 @@ def train_solver(solver: Solver, train: list[Example], cfg: TrainConfig, pad_id:
         if trainable:
             groups.append({"params": trainable, "lr": encoder_lr or cfg.encoder_lr})
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * -(-len(train) // cfg.batch_size)
+    sched = lr_schedule(opt, steps, cfg.schedule)
     history, start = History(), time.time()
     solver.train()
     for epoch in range(cfg.epochs):
@@ -76,11 +96,30 @@ def train_solver(solver: Solver, train: list[Example], cfg: TrainConfig, pad_id:
             loss.backward()
             nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 5.0)
             opt.step()
+            sched.step()
             total, n = total + loss.item() * len(batch.examples), n + len(batch.examples)
         history.losses.append(total / n)
         log(f"epoch {epoch + 1}/{cfg.epochs} loss {total / n:.4f} ({time.time() - start:.0f}s)")
     history.seconds = time.time() - start
     return history
+
+
+def lr_schedule(opt: torch.optim.Optimizer, steps: int, kind: str = "cosine") -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over 5% of the steps, then cosine decay to zero; or a constant rate."""
+    import math
+
+    if kind not in ("cosine", "constant"):
+        raise ValueError(f"unknown schedule {kind!r}; choose cosine or constant")
+    warm = max(1, steps // 20)
+
+    def factor(step: int) -> float:
+        if kind == "constant":
+            return 1.0
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 @dataclass
@@ -90,7 +129,9 @@ class Scores:
     answer_acc: float  # predicted tree's value matches the gold answer
 
 
-def evaluate_solver(solver: Solver, examples: list[Example], pad_id: int, batch_size: int = 64) -> Scores:
+def evaluate_solver(solver: Solver, examples: list[Example], pad_id: int, batch_size: int = 64,
+                    extra_misses: int = 0) -> Scores:
+    """``extra_misses``: evaluation problems that could not become examples, counted as wrong."""
     solver.eval()
     equation = answer = 0
     for batch in batches(examples, batch_size, pad_id):
@@ -98,17 +139,18 @@ def evaluate_solver(solver: Solver, examples: list[Example], pad_id: int, batch_
             equation += pred == ex.prefix
             value = evaluate(pred, ex.problem.numbers)
             answer += value is not None and compare(value, ex.problem.answer).match
-    n = max(len(examples), 1)
-    return Scores(len(examples), equation / n, answer / n)
+    n = max(len(examples) + extra_misses, 1)
+    return Scores(len(examples) + extra_misses, equation / n, answer / n)
 
 
 @torch.no_grad()
-def encode_examples(encoder: nn.Module, examples: list[Example], pad_id: int, batch_size: int = 32) -> list[Tensor]:
+def encode_examples(encoder: nn.Module, examples: list[Example], pad_id: int, batch_size: int = 32,
+                    bf16: bool = False) -> list[Tensor]:
     """Per-example token vectors (stored as float16 to halve the cache; compute is float32)."""
     encoder.eval()
     out: list[Tensor] = []
     for batch in batches(examples, batch_size, pad_id):
-        vectors = encoder(batch.input_ids, batch.attention_mask)
+        vectors = run_encoder(encoder, batch, bf16)
         out += [vectors[i, : len(e.input_ids)].half() for i, e in enumerate(batch.examples)]
     return out
 

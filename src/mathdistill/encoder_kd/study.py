@@ -34,6 +34,9 @@ class StudyConfig:
     tag: str = ""  # appended to output file names, so partial studies do not overwrite each other
     train_limit: int | None = None
     eval_limit: int | None = None
+    min_constant_count: int = 5  # as in the main experiment
+    batch_size: int = 32
+    lr: float = 1e-3
     threads: int = 1
     seed: int = 0
     cache_dir: str = "runs/encoder_kd/cache"
@@ -43,10 +46,10 @@ class StudyConfig:
 def _setup(cfg: StudyConfig, log):
     torch.set_num_threads(cfg.threads)
     tokenizer, teacher = load_teacher(cfg.teacher)
-    train, test, vocab, _ = load_task(cfg.task, tokenizer, cfg.train_limit, cfg.eval_limit)
+    task = load_task(cfg.task, tokenizer, cfg.train_limit, cfg.eval_limit, cfg.min_constant_count)
     pad = tokenizer.pad_token_id
-    return tokenizer, teacher, train, test, vocab, cached_vectors(cfg.teacher, teacher, train, pad, cfg.cache_dir, log), \
-        cached_vectors(cfg.teacher, teacher, test, pad, cfg.cache_dir, log)
+    return tokenizer, task, cached_vectors(cfg.teacher, teacher, task.train, pad, cfg.cache_dir, log), \
+        cached_vectors(cfg.teacher, teacher, task.test, pad, cfg.cache_dir, log)
 
 
 def _tokens(vectors: list[torch.Tensor], n: int, seed: int) -> np.ndarray:
@@ -55,7 +58,8 @@ def _tokens(vectors: list[torch.Tensor], n: int, seed: int) -> np.ndarray:
 
 
 def compression_study(cfg: StudyConfig, log=print) -> dict:
-    tokenizer, _, train, test, vocab, pre_train, pre_test = _setup(cfg, log)
+    tokenizer, task, pre_train, pre_test = _setup(cfg, log)
+    train, test, vocab = task.train, task.test, task.vocab
     x_fit, x_test = _tokens(pre_train, cfg.fit_tokens, cfg.seed), _tokens(pre_test, cfg.test_tokens, cfg.seed)
     rows = []
     for method in cfg.methods:
@@ -70,10 +74,11 @@ def compression_study(cfg: StudyConfig, log=print) -> dict:
             if cfg.downstream_epochs > 0:
                 solver = Solver(GTSDecoder(dim, vocab))
                 train_solver(solver, with_vectors(train, compress_all(compressor, pre_train)),
-                             TrainConfig(epochs=cfg.downstream_epochs, seed=cfg.seed), tokenizer.pad_token_id,
+                             TrainConfig(epochs=cfg.downstream_epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed),
+                             tokenizer.pad_token_id,
                              log=lambda _: None)
                 scores = evaluate_solver(solver, with_vectors(test, compress_all(compressor, pre_test)),
-                                         tokenizer.pad_token_id)
+                                         tokenizer.pad_token_id, extra_misses=task.eval_dropped)
                 row.update(equation_acc=scores.equation_acc, answer_acc=scores.answer_acc)
             log(f"{row}")
             rows.append(row)
@@ -83,7 +88,8 @@ def compression_study(cfg: StudyConfig, log=print) -> dict:
 
 
 def probe_study(cfg: StudyConfig, log=print) -> dict:
-    tokenizer, _, train, test, _, pre_train, pre_test = _setup(cfg, log)
+    tokenizer, task, pre_train, pre_test = _setup(cfg, log)
+    train, test = task.train, task.test
     nlp = load_spacy()
     labels_train, labels_test = word_labels(train, tokenizer, nlp), word_labels(test, tokenizer, nlp)
     representations: list[tuple[str, int, list[torch.Tensor], list[torch.Tensor]]] = [
