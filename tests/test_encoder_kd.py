@@ -306,3 +306,17 @@ def test_aggregate_means_folds_and_keeps_rows_of_unfinished_tasks(tmp_path):
     table = (tmp_path / "main.md").read_text()
     assert "mawps (2-fold mean)" in table and "0.86" in table  # 0.6 / 0.7 of the fine-tuned teacher
     assert "stopped before their last model" in table and "not run" in table
+
+
+def test_experiment_config_rejects_bad_fields():
+    from mathdistill.encoder_kd.experiment import ExperimentConfig
+
+    task = "asdiv-a:cv0-train>asdiv-a:cv0-dev"
+    with pytest.raises(ValueError, match="not among the configured tasks"):
+        ExperimentConfig(tasks=[task], only=["mawps:cv0-train>mawps:cv0-dev"])
+    with pytest.raises(ValueError, match="unknown student variant 'half'"):
+        ExperimentConfig(tasks=[task], variants=["none", "half"])
+    with pytest.raises(ValueError, match="TRAIN_SPEC>EVAL_SPEC"):
+        ExperimentConfig(tasks=["asdiv-a:cv0-train"])
+    with pytest.raises(ValueError, match="shard '2/2'"):
+        ExperimentConfig(tasks=[task], shard="2/2")

@@ -81,7 +81,10 @@ class ExperimentConfig:
     speed_sentences: int = 200
     threads: int = 1
     bf16: bool = False  # encoders (student, teacher top layers) under bf16 autocast when training / re-encoding
-    shard: str = "0/1"  # "i/n": this process runs tasks i, i+n, i+2n, ... (aggregate sees them all)
+    shard: str = "0/1"  # "i/n": this process runs its share of the tasks (aggregate sees them all)
+    # run just these of `tasks` (e.g. to re-balance a run by hand); `tasks` as a whole still decides
+    # the stage-1 corpus guard, so the cached stage-1 student stays the same
+    only: list[str] = field(default_factory=list)
     seed: int = 0
     cache_dir: str = "runs/encoder_kd/cache"
     out_dir: str = "results/encoder_kd"
@@ -92,6 +95,8 @@ class ExperimentConfig:
                 raise ValueError(f"unknown student variant {v!r}; choose from {', '.join(VARIANTS)}")
         for task in [*self.tasks, *self.ablation_tasks]:
             parse_task(task)
+        if unknown := [t for t in self.only if t not in self.tasks]:
+            raise ValueError(f"only: {', '.join(unknown)} not among the configured tasks")
         i, _, n = self.shard.partition("/")
         if not (i.isdigit() and n.isdigit() and int(i) < int(n)):
             raise ValueError(f"shard {self.shard!r} is not i/n with 0 <= i < n")
@@ -446,7 +451,7 @@ def aggregate(cfg: ExperimentConfig) -> dict:
 
 def run(cfg: ExperimentConfig, log=print) -> dict:
     prep = Prepared(cfg, log)
-    for task in my_tasks(cfg):
+    for task in (cfg.only or my_tasks(cfg)):
         if (Path(cfg.out_dir) / "tasks" / f"{task_slug(task)}.json").exists():
             log(f"{task}: finished earlier, skipped (delete its file under {cfg.out_dir}/tasks to rerun)")
             continue

@@ -70,16 +70,16 @@ def main_table(results: dict) -> str:
         lines += ["", ("Student answer accuracy as a fraction of the fine-tuned teacher's (and of the better of the "
                   "frozen and fine-tuned teacher rows):"), "",
                   "| student | " + " | ".join(datasets) + " |", "|" + "---|" * (1 + len(datasets))]
+        groups = _by_dataset(results)
         for name in students:
             cells = []
             for d in datasets:
-                m = means[d].get(name)
-                ft = means[d].get("teacher (fine-tuned)")
-                best = max((means[d][t]["answer_acc"] for t in teachers if t in means[d]), default=0)
-                if m is None or not ft or not ft["answer_acc"]:
-                    cells.append("-")
-                else:
-                    cells.append(f"{m['answer_acc'] / ft['answer_acc']:.2f} ({m['answer_acc'] / best:.2f})")
+                # over the folds that have the student and every teacher row, so the means compare alike
+                folds = [t["rows"] for t in groups[d] if name in t["rows"] and all(r in t["rows"] for r in teachers)]
+                student = sum(f[name]["answer_acc"] for f in folds)
+                ft = sum(f["teacher (fine-tuned)"]["answer_acc"] for f in folds) if "teacher (fine-tuned)" in teachers else 0
+                best = max(sum(f[t]["answer_acc"] for f in folds) for t in teachers)
+                cells.append(f"{student / ft:.2f} ({student / best:.2f})" if folds and ft and best else "-")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     load = ", ".join(f"{s['load_average'][0]:.1f}" for s in speeds)
     note = (f"Encoding speed: up to {speeds[0]['sentences']} evaluation questions per task, batch 32, "
