@@ -320,3 +320,17 @@ def test_experiment_config_rejects_bad_fields():
         ExperimentConfig(tasks=["asdiv-a:cv0-train"])
     with pytest.raises(ValueError, match="shard '2/2'"):
         ExperimentConfig(tasks=[task], shard="2/2")
+
+
+def test_decoder_never_points_past_its_slots(tokenizer):
+    """An evaluation question with more numbers than any training question (MAWPS fold 1 has one)."""
+    examples, vocab = _toy_examples(tokenizer, 8)  # two numbers per training question
+    many = Problem(id="toy/t/many", dataset="toy", split="t", key="many",
+                   question="Ann has 3 red, 4 blue and 5 green pens. How many pens?", answer=12.0,
+                   equation="3+4+5", numbers=(3.0, 4.0, 5.0))
+    kept, _ = make_examples([many], tokenizer, vocab, keep_unencodable=True)
+    solver = Solver(GTSDecoder(32, vocab, hidden=16, dropout=0.0), _tiny_student(tokenizer))
+    for _ in range(3):  # random decoders: any slot may win unless the extra ones are masked
+        torch.nn.init.normal_(solver.decoder.leaf_score.weight, std=5.0)
+        preds = solver.predict(collate(kept + examples[:2], tokenizer.pad_token_id))
+        assert all(t in vocab.tokens for p in preds for t in p)

@@ -100,6 +100,8 @@ class GTSDecoder(nn.Module):
         words = self.dropout(self.project(vectors))  # (B, L, h)
         maskf = mask.unsqueeze(-1).to(words.dtype)
         root = (words * maskf).sum(1) / maskf.sum(1).clamp(min=1)
+        # a question with more numbers than any training question: its extra numbers cannot be produced
+        num_pos, num_mask = num_pos[:, : self.vocab.max_slots], num_mask[:, : self.vocab.max_slots]
         slots = torch.gather(words, 1, num_pos.unsqueeze(-1).expand(-1, -1, words.size(-1)))  # (B, S, h)
         # Linear layers over [query, item] concatenations split into a query part (per step) and an
         # item part computed once per batch: same function, without re-multiplying every word and
