@@ -277,6 +277,48 @@ def test_experiment_runs_end_to_end_and_resumes(tmp_path, monkeypatch):
         assert (tmp_path / "out" / f"{name}.md").read_text().startswith("| ")
 
 
+def test_adding_variants_to_a_finished_task_trains_only_what_they_need(tmp_path, monkeypatch):
+    """Rows are kept across reruns: a stage-1 variant added later trains one model, a stage-2 variant
+    rebuilds the fine-tuned teacher it distils from but re-records none of the earlier rows, and a
+    task file written under another config is refused with its path."""
+    import json
+    from pathlib import Path
+
+    from mathdistill.config import load_config
+    from mathdistill.encoder_kd import experiment
+    from mathdistill.encoder_kd.experiment import ExperimentConfig, task_slug
+
+    task = "mawps:cv0-train>mawps:cv0-dev"
+    path = Path(__file__).parent.parent / "configs" / "encoder_kd_tiny.yaml"
+    base = {"cache_dir": str(tmp_path / "cache"), "out_dir": str(tmp_path / "out"), "tasks": [task],
+            "ablation_tasks": []}
+    trained, distilled = [], []
+    real_train, real_distill = experiment.train_solver, experiment.distill
+    monkeypatch.setattr(experiment, "train_solver", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    monkeypatch.setattr(experiment, "distill", lambda *a, **k: distilled.append(1) or real_distill(*a, **k))
+
+    def run(variants: list[str], **extra) -> dict:
+        trained.clear(), distilled.clear()
+        cfg = load_config(ExperimentConfig, path, {**base, "variants": variants, **extra}, section="run")
+        experiment.run(cfg, log=lambda _: None)
+        return json.loads((tmp_path / "out" / "tasks" / f"{task_slug(task)}.json").read_text())
+
+    first = run(["none"])
+    assert len(trained) == 4 and not distilled  # frozen, fine-tuned, compressed, student
+    second = run(["none", "stage1"])
+    assert len(trained) == 1 and len(distilled) == 1  # the stage-1 student, trained on first use
+    assert {k: second["rows"][k] for k in first["rows"]} == first["rows"] and "student (stage1)" in second["rows"]
+    third = run(["stage2"])
+    assert len(trained) == 3 and len(distilled) == 1  # frozen + fine-tuned again, then the student
+    assert {k: third["rows"][k] for k in second["rows"]} == second["rows"]
+    assert set(third["rows"]) - set(second["rows"]) == {"student (stage2)"} and "stage2" in third["distill_losses"]
+    assert not (tmp_path / "out" / "tasks" / f"{task_slug(task)}.partial.json").exists()
+    run(["none", "stage1"])
+    assert not trained  # everything asked for is there
+    with pytest.raises(ValueError, match=f"{task_slug(task)}.json was written under another config"):
+        run(["none"], lr=0.01)
+
+
 def test_aggregate_means_folds_and_keeps_rows_of_unfinished_tasks(tmp_path):
     import json
 

@@ -4,8 +4,10 @@
              top ``finetune_layers`` layers and its last hidden states), cached on disk in parts so a
              killed job resumes; train the stage-1 student once over the stage-1 corpus (questions
              of English training sets that overlap no evaluation set), also cached.
-    per task (TRAIN_SPEC>EVAL_SPEC; one JSON file each under ``out_dir/tasks``, so a rerun skips
-             finished tasks and ``shard: i/n`` splits the tasks between processes):
+    per task (TRAIN_SPEC>EVAL_SPEC; one JSON file each under ``out_dir/tasks``, written after every
+             row, so a rerun skips finished rows and tasks, adding variants to a finished task costs
+             only them (and the teacher fine-tuning stage 2 reads), and ``shard: i/n`` splits the
+             tasks between processes):
       1. "teacher (frozen)": a GTS decoder on the frozen teacher vectors;
       2. "teacher (fine-tuned)": the same decoder, training continued with the teacher's top layers
          unfrozen (run on the cached hidden states below them, so a step costs those layers only);
@@ -339,50 +341,68 @@ def run_task(prep: Prepared, task_name: str, variants: list[str], log=print) -> 
     def tc(epochs: int) -> TrainConfig:
         return TrainConfig(epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed)
 
-    speed_examples = test[: cfg.speed_sentences]
-    speed = {"teacher": sentences_per_second(teacher, speed_examples, pad),
-             "student": sentences_per_second(StudentEncoder(prep.student_cfg), speed_examples, pad),
-             "load_average": os.getloadavg(), "sentences": len(speed_examples), "threads": torch.get_num_threads()}
-    log(f"speed: {speed}")
-    rows: dict[str, dict] = {}
     out = Path(cfg.out_dir) / "tasks"
     out.mkdir(parents=True, exist_ok=True)
+    digest = rows_digest(cfg)
+    earlier = load_task_file(out, task_name, digest)
+    rows: dict[str, dict] = dict(earlier.get("rows", {}))
+    losses: dict[str, dict[str, list[float]]] = dict(earlier.get("distill_losses", {}))
+    if rows:
+        log(f"{task_name}: resuming, {len(rows)} rows done earlier ({', '.join(rows)})")
+    speed = earlier.get("speed")
+    if speed is None:
+        speed_examples = test[: cfg.speed_sentences]
+        speed = {"teacher": sentences_per_second(teacher, speed_examples, pad),
+                 "student": sentences_per_second(StudentEncoder(prep.student_cfg), speed_examples, pad),
+                 "load_average": os.getloadavg(), "sentences": len(speed_examples), "threads": torch.get_num_threads()}
+        log(f"speed: {speed}")
 
     def result(done: bool) -> dict:
         return {"task": task_name, "n_train": len(train), "n_eval": len(test) + task.eval_dropped,
                 "eval_dropped": task.eval_dropped, "skipped": task.skipped, "rows": rows, "speed": speed,
-                "complete": done}
+                "distill_losses": losses, "rows_digest": digest, "complete": done}
+
+    compressed_row = f"teacher-compressed-{cfg.dim} ({cfg.compressor})"
+    missing_variants = [v for v in variants if f"student ({v})" not in rows]
+    # the fine-tuned teacher is rebuilt when a row it feeds is missing (its own, the compressed
+    # teacher's, or a student distilled in stage 2); rows already measured are kept, not re-recorded
+    need_teacher = ("teacher (frozen)" not in rows or "teacher (fine-tuned)" not in rows
+                    or compressed_row not in rows or any(v in ("stage2", "both") for v in missing_variants))
 
     def record(name: str, solver: Solver, seconds: float, params: int, examples: list[Example]) -> None:
+        if name in rows:
+            return
         scores = evaluate_solver(solver, examples, pad, extra_misses=task.eval_dropped)
         rows[name] = {**asdict(scores), "params": params, "train_seconds": round(seconds, 1)}
         log(f"{task_name} {name}: equation {scores.equation_acc:.3f} answer {scores.answer_acc:.3f}")
         (out / f"{task_slug(task_name)}.partial.json").write_text(json.dumps(result(False), indent=1, default=float))
 
-    pre_train, pre_test = prep.cache.vectors(train), prep.cache.vectors(test)
-    base_train, base_test = prep.cache.vectors(train, "base"), prep.cache.vectors(test, "base")
+    stage2_targets = None
+    if need_teacher:
+        pre_train, pre_test = prep.cache.vectors(train), prep.cache.vectors(test)
+        base_train, base_test = prep.cache.vectors(train, "base"), prep.cache.vectors(test, "base")
 
-    solver = Solver(GTSDecoder(teacher.dim, task.vocab, cfg.gts_hidden, cfg.dropout))
-    h = train_solver(solver, with_vectors(train, pre_train), tc(cfg.teacher_epochs), pad, log=log)
-    record("teacher (frozen)", solver, h.seconds, count_parameters(teacher), with_vectors(test, pre_test))
+        solver = Solver(GTSDecoder(teacher.dim, task.vocab, cfg.gts_hidden, cfg.dropout))
+        h = train_solver(solver, with_vectors(train, pre_train), tc(cfg.teacher_epochs), pad, log=log)
+        record("teacher (frozen)", solver, h.seconds, count_parameters(teacher), with_vectors(test, pre_test))
 
-    solver.encoder, solver.bf16 = top, cfg.bf16  # the decoder continues, now with the top layers learning too
-    h2 = train_solver(solver, with_vectors(train, base_train), tc(cfg.finetune_epochs), pad,
-                      encoder_lr=cfg.finetune_lr, log=log)
-    record("teacher (fine-tuned)", solver, h.seconds + h2.seconds, count_parameters(teacher),
-           with_vectors(test, base_test))
-    ft_train = encode_examples(top, with_vectors(train, base_train), pad, bf16=cfg.bf16)
-    ft_test = encode_examples(top, with_vectors(test, base_test), pad, bf16=cfg.bf16)
+        solver.encoder, solver.bf16 = top, cfg.bf16  # the decoder continues, now with the top layers learning too
+        h2 = train_solver(solver, with_vectors(train, base_train), tc(cfg.finetune_epochs), pad,
+                          encoder_lr=cfg.finetune_lr, log=log)
+        record("teacher (fine-tuned)", solver, h.seconds + h2.seconds, count_parameters(teacher),
+               with_vectors(test, base_test))
+        ft_train = encode_examples(top, with_vectors(train, base_train), pad, bf16=cfg.bf16)
 
-    comp = fit_compressor(cfg, ft_train)  # fine-tuning moved the vectors: fitted on the fine-tuned ones
-    stage2_targets = compress_all(comp, ft_train)
-    solver = Solver(GTSDecoder(cfg.dim, task.vocab, cfg.gts_hidden, cfg.dropout))
-    h = train_solver(solver, with_vectors(train, stage2_targets), tc(cfg.compressed_epochs), pad, log=log)
-    record(f"teacher-compressed-{cfg.dim} ({cfg.compressor})", solver, h.seconds, count_parameters(teacher),
-           with_vectors(test, compress_all(comp, ft_test)))
+        comp = fit_compressor(cfg, ft_train)  # fine-tuning moved the vectors: fitted on the fine-tuned ones
+        stage2_targets = compress_all(comp, ft_train)
+        if compressed_row not in rows:
+            ft_test = encode_examples(top, with_vectors(test, base_test), pad, bf16=cfg.bf16)
+            solver = Solver(GTSDecoder(cfg.dim, task.vocab, cfg.gts_hidden, cfg.dropout))
+            h = train_solver(solver, with_vectors(train, stage2_targets), tc(cfg.compressed_epochs), pad, log=log)
+            record(compressed_row, solver, h.seconds, count_parameters(teacher),
+                   with_vectors(test, compress_all(comp, ft_test)))
 
-    losses: dict[str, dict[str, list[float]]] = {}
-    for variant in variants:
+    for variant in missing_variants:
         torch.manual_seed(cfg.seed)
         student = StudentEncoder(prep.student_cfg)
         losses[variant] = {}
@@ -401,10 +421,40 @@ def run_task(prep: Prepared, task_name: str, variants: list[str], log=print) -> 
                        Path(cfg.cache_dir) / f"student-{task_slug(task_name)}.pt")
 
     stage1_losses = prep.stage1()[1] if any(v in ("stage1", "both") for v in variants) else []
-    final = {**result(True), "distill_losses": losses, "stage1_losses": stage1_losses}
+    final = {**result(True), "stage1_losses": stage1_losses}
     (out / f"{task_slug(task_name)}.json").write_text(json.dumps(final, indent=1, default=float))
     (out / f"{task_slug(task_name)}.partial.json").unlink(missing_ok=True)
     return final
+
+
+# fields that change no row's numbers: which tasks and variants run where, paths, threads
+_NOT_IN_ROWS = {"tasks", "variants", "ablation_tasks", "ablation_variants", "shard", "only", "threads",
+                "speed_sentences", "cache_dir", "out_dir"}
+
+
+def rows_digest(cfg: ExperimentConfig) -> str:
+    """What a task file's rows depend on; a rerun reuses rows only from a file with the same digest."""
+    spec = {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_ROWS}
+    return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def task_variants(cfg: ExperimentConfig, task: str) -> list[str]:
+    extra = cfg.ablation_variants if task in cfg.ablation_tasks else []
+    return [v for v in VARIANTS if v in cfg.variants or v in extra]
+
+
+def load_task_file(out: Path, task: str, digest: str) -> dict:
+    """The task's rows so far: the unfinished file if there is one (a resumed task's rows are a
+    superset of its finished file's), else the finished file; {} when there is none. A file written
+    under a different config is an error rather than silently mixed in."""
+    for path in (out / f"{task_slug(task)}.partial.json", out / f"{task_slug(task)}.json"):
+        if path.exists():
+            data = json.loads(path.read_text())
+            if data.get("rows_digest") != digest:
+                raise ValueError(f"{path} was written under another config (rows digest "
+                                 f"{data.get('rows_digest')}, this config {digest}): move it away or use another out_dir")
+            return data
+    return {}
 
 
 def my_tasks(cfg: ExperimentConfig) -> list[str]:
@@ -413,8 +463,7 @@ def my_tasks(cfg: ExperimentConfig) -> list[str]:
     i, n = (int(x) for x in cfg.shard.split("/"))
     cost = {}
     for task in cfg.tasks:
-        variants = len(set(cfg.variants) | (set(cfg.ablation_variants) if task in cfg.ablation_tasks else set()))
-        cost[task] = len(datasets.load(parse_task(task)[0])[: cfg.train_limit]) * (3 + variants)
+        cost[task] = len(datasets.load(parse_task(task)[0])[: cfg.train_limit]) * (3 + len(task_variants(cfg, task)))
     loads, mine = [0] * n, []
     for task in sorted(cfg.tasks, key=lambda t: (-cost[t], cfg.tasks.index(t))):
         shard = loads.index(min(loads))
@@ -434,10 +483,10 @@ def aggregate(cfg: ExperimentConfig) -> dict:
     for task in cfg.tasks:
         path = out / "tasks" / f"{task_slug(task)}.json"
         partial = path.with_suffix(".partial.json")
-        if path.exists():
-            done.append(json.loads(path.read_text()))
-        elif partial.exists():
+        if partial.exists():  # unfinished, or a finished task being extended: the newer rows
             done.append(json.loads(partial.read_text()))
+        elif path.exists():
+            done.append(json.loads(path.read_text()))
         else:
             missing.append(task)
     results = {"config": asdict(cfg), "tasks": done, "missing_tasks": missing,
@@ -451,10 +500,12 @@ def aggregate(cfg: ExperimentConfig) -> dict:
 
 def run(cfg: ExperimentConfig, log=print) -> dict:
     prep = Prepared(cfg, log)
+    out, digest = Path(cfg.out_dir) / "tasks", rows_digest(cfg)
     for task in (cfg.only or my_tasks(cfg)):
-        if (Path(cfg.out_dir) / "tasks" / f"{task_slug(task)}.json").exists():
-            log(f"{task}: finished earlier, skipped (delete its file under {cfg.out_dir}/tasks to rerun)")
+        variants = task_variants(cfg, task)
+        earlier = load_task_file(out, task, digest)
+        if earlier.get("complete") and all(f"student ({v})" in earlier["rows"] for v in variants):
+            log(f"{task}: finished earlier, skipped (delete its file under {out} to rerun)")
             continue
-        variants = cfg.variants + [v for v in cfg.ablation_variants if task in cfg.ablation_tasks and v not in cfg.variants]
         run_task(prep, task, variants, log)
     return aggregate(cfg)
