@@ -340,14 +340,21 @@ def test_aggregate_means_folds_and_keeps_rows_of_unfinished_tasks(tmp_path):
              "rows": {"teacher (fine-tuned)": row(teacher, 100), "student (both)": row(student, 10)}}))
     (tmp_path / "tasks" / f"{task_slug(tasks[2])}.partial.json").write_text(json.dumps(
         {"task": tasks[2], "complete": False, "speed": speed, "rows": {"teacher (fine-tuned)": row(0.3, 100)}}))
+    # fold 1 being extended with a variant: its unfinished file holds the newer rows and wins
+    extended = json.loads((tmp_path / "tasks" / f"{task_slug(tasks[1])}.json").read_text())
+    extended["rows"]["student (stage1)"], extended["complete"] = row(0.5, 10), False
+    (tmp_path / "tasks" / f"{task_slug(tasks[1])}.partial.json").write_text(json.dumps(extended))
     results = aggregate(cfg)
-    assert results["missing_tasks"] == [tasks[3]] and results["unfinished_tasks"] == [tasks[2]]
+    assert results["missing_tasks"] == [tasks[3]] and results["unfinished_tasks"] == [tasks[1], tasks[2]]
     means = fold_means(results)
     assert means["mawps"]["teacher (fine-tuned)"]["answer_acc"] == pytest.approx(0.7)
     assert means["mawps"]["student (both)"]["folds"] == 2 and "student (both)" not in means["svamp"]
+    assert means["mawps"]["student (stage1)"]["folds"] == 1
     table = (tmp_path / "main.md").read_text()
     assert "mawps (2-fold mean)" in table and "0.86" in table  # 0.6 / 0.7 of the fine-tuned teacher
     assert "stopped before their last model" in table and "not run" in table
+    assert table.index("| student (stage1) |") < table.index("| student (both) |")  # variants in their order
+    assert "| mawps cv0 | mawps cv1 | svamp |" in table  # the per-task table
 
 
 def test_experiment_config_rejects_bad_fields():

@@ -20,8 +20,16 @@ def _by_dataset(results: dict) -> dict[str, list[dict]]:
     return groups
 
 
+_ORDER = ("teacher (frozen)", "teacher (fine-tuned)", "teacher-compressed", "student (none)", "student (stage1)",
+          "student (stage2)", "student (both)")
+
+
 def _row_names(results: dict) -> list[str]:
-    return list(dict.fromkeys(name for task in results["tasks"] for name in task["rows"]))
+    """Every row name, teachers first, then the students from no distillation to both stages (a
+    resumed task lists the variants added later at its end)."""
+    names = list(dict.fromkeys(name for task in results["tasks"] for name in task["rows"]))
+    rank = {name: next((i for i, prefix in enumerate(_ORDER) if name.startswith(prefix)), len(_ORDER)) for name in names}
+    return sorted(names, key=lambda n: (rank[n], names.index(n)))
 
 
 def fold_means(results: dict) -> dict[str, dict[str, dict]]:
@@ -89,12 +97,24 @@ def main_table(results: dict) -> str:
         note += (f"Student/teacher speed ratio: {student_speed / teacher_speed:.1f}x; parameter ratio: "
                  f"{params[students[0]] / params[teachers[0]]:.3f}.")
     lines += ["", note]
+    lines += ["", "Answer accuracy % per task (each fold on its own):", "",
+              "| model | " + " | ".join(_short(t["task"]) for t in results["tasks"]) + " |",
+              "|" + "---|" * (1 + len(results["tasks"]))]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(_pct(t["rows"][name]["answer_acc"]) if name in t["rows"] else "-"
+                                                 for t in results["tasks"]) + " |")
     if results.get("unfinished_tasks"):
         lines += ["", "Tasks stopped before their last model (their finished rows are included): "
                   + ", ".join(results["unfinished_tasks"])]
     if results.get("missing_tasks"):
         lines += ["", "Tasks not run (not in the means): " + ", ".join(results["missing_tasks"])]
     return "\n".join(lines) + "\n"
+
+
+def _short(task: str) -> str:
+    """ "mawps:cv1-train>mawps:cv1-dev" -> "mawps cv1"; "mawps-asdiv-a:train>svamp:test" -> "svamp" """
+    dataset, _, split = task.split(">")[1].strip().partition(":")
+    return f"{dataset} {split.split('-')[0]}" if split.startswith("cv") else dataset
 
 
 def compression_table(result: dict) -> str:
