@@ -6,7 +6,7 @@ import json
 import pytest
 
 from mathdistill import datasets as ds
-from mathdistill.evaluate.report import write_report
+from mathdistill.evaluate.report import ReportError, write_report
 from mathdistill.evaluate.run import score_split
 from mathdistill.evaluate.vote import vote
 from mathdistill.rationales import Rationale, RecordError
@@ -111,6 +111,35 @@ def test_report_without_size_differences_has_no_scale_plot(tmp_path):
     (d / "metrics.json").write_text(json.dumps(_metrics(100, dict.fromkeys(("cot", "pot", "eot", "vote", "oracle"), 0.5))))
     write_report([d], tmp_path / "report")
     assert (tmp_path / "report" / "accuracy.png").exists() and not (tmp_path / "report" / "data_scale.png").exists()
+
+
+def test_report_renders_encoder_distillation_results(tmp_path):
+    """`mathdistill report` on an encoder-kd out_dir: main table, compression study and probes, each with
+    its plot, in Markdown and HTML; per-task files are not reported twice; no evaluations needed."""
+    d = tmp_path / "encoder_kd"
+    (d / "tasks").mkdir(parents=True)
+    row = {"n": 10, "equation_acc": 0.4, "answer_acc": 0.5, "params": 100}
+    task = {"task": "asdiv-a:cv0-train>asdiv-a:cv0-dev", "complete": True, "rows_digest": "x",
+            "speed": {"teacher": 10.0, "student": 90.0, "load_average": [1.0, 1.0, 1.0], "sentences": 5},
+            "rows": {"teacher (fine-tuned)": row, "student (both)": {**row, "answer_acc": 0.45, "params": 10}}}
+    (d / "tasks" / "asdiv-a-cv0-train_to_asdiv-a-cv0-dev.json").write_text(json.dumps(task))
+    (d / "main.json").write_text(json.dumps({"config": {"teacher": "t", "threads": 1}, "tasks": [task]}))
+    (d / "compression.json").write_text(json.dumps({"rows": [
+        {"method": m, "dim": k, "reconstruction_error": 0.2, "cosine_spearman": 0.9, "fit_seconds": 1.0}
+        for m in ("pca", "lle") for k in (64, 16)]}))
+    (d / "probes.json").write_text(json.dumps({"rows": [
+        {"representation": r, "dim": 64, "pos": 0.8, "ner": 0.9, "relation": 0.5, "pos_majority": 0.2,
+         "ner_majority": 0.8, "relation_majority": 0.4} for r in ("teacher", "student (both)")]}))
+    text = write_report([d], tmp_path / "report").read_text()
+    assert text.index("## Encoder distillation") < text.index("## Compression study") < text.index("## Probes")
+    assert "| student (both) | 0.90 (0.90) |" in text and "| lle | 16 | 0.200 | 0.900 |" in text
+    assert "## Accuracy" not in text and text.count("## Encoder distillation") == 1
+    for kind in ("main", "compression", "probes"):
+        assert (tmp_path / "report" / f"encoder-encoder_kd-{kind}.png").stat().st_size > 0
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert page.count("<table>") == 5 and "<td>student (both)</td>" in page  # main, ratios, per task, compression, probes
+    with pytest.raises(ReportError, match="no metrics.json"):
+        write_report([tmp_path / "report"], tmp_path / "again")
 
 
 # --- generation on a tiny random model (real tokenizer) ---

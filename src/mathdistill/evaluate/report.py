@@ -4,6 +4,8 @@ A run is a directory holding `metrics.json` (written by `mathdistill evaluate`);
 searched recursively, so passing `runs/` reports every evaluation under it. Plots:
 accuracy per thought, vote and oracle for each run and split; and, when the runs' students were
 trained on different numbers of problems, a data-scale curve (accuracy vs training problems).
+Encoder-distillation results (`mathdistill encoder-kd`: main.json, compression*.json, probes*.json)
+found under the same paths get their tables and plots too.
 """
 
 from __future__ import annotations
@@ -40,10 +42,8 @@ def find_runs(paths: list[Path]) -> list[Run]:
             files.append(p)
         elif p.is_dir():
             files += sorted(p.rglob("metrics.json"))
-        else:
-            raise ReportError(f"{p}: not a directory or metrics.json")
-    if not files:
-        raise ReportError(f"no metrics.json under {', '.join(map(str, paths))}; run `mathdistill evaluate` first")
+        elif not (p.is_file() and p.suffix == ".json"):
+            raise ReportError(f"{p}: not a directory or a results JSON")
     runs = [Run(f.parent.name, f.parent, json.loads(f.read_text())) for f in files]
     names = [r.name for r in runs]
     for r in runs:  # same leaf name in two places: qualify with the parent
@@ -148,31 +148,106 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+_ENCODER_KINDS = {"main": "Encoder distillation", "compression": "Compression study", "probes": "Probes"}
+
+
+def _encoder_kind(path: Path, data) -> str | None:
+    """Which encoder-kd result a JSON file is (by name and shape), or None."""
+    kind = next((k for k in _ENCODER_KINDS if path.stem.startswith(k)), None)
+    if kind is None or not isinstance(data, dict):
+        return None
+    if kind == "main":
+        return kind if isinstance(data.get("tasks"), list) and "teacher" in data.get("config", {}) else None
+    rows = data.get("rows")
+    key = "method" if kind == "compression" else "representation"
+    return kind if isinstance(rows, list) and rows and key in rows[0] else None
+
+
+def find_encoder_results(paths: list[Path]) -> list[tuple[Path, str, dict]]:
+    """(file, kind, data) of every encoder-kd result under `paths` (per-task files are inside main.json)."""
+    found = []
+    for p in paths:
+        files = sorted(p.rglob("*.json")) if p.is_dir() else [p] if p.suffix == ".json" else []
+        for f in files:
+            if f.name == "metrics.json" or f.parent.name == "tasks" or not f.stem.startswith(tuple(_ENCODER_KINDS)):
+                continue
+            try:
+                data = json.loads(f.read_text())
+            except json.JSONDecodeError as e:
+                raise ReportError(f"{f}: not valid JSON ({e})") from None
+            if kind := _encoder_kind(f, data):
+                found.append((f, kind, data))
+    order = list(_ENCODER_KINDS)
+    return sorted(found, key=lambda item: (str(item[0].parent), order.index(item[1]), item[0].name))
+
+
+def encoder_sections(found: list[tuple[Path, str, dict]], out: Path) -> list[tuple[str, str, Path]]:
+    """(title, Markdown, plot) per encoder-kd result; the plots are drawn into `out`."""
+    from ..encoder_kd import report as ekd
+
+    sections = []
+    for f, kind, data in found:
+        plot = out / f"encoder-{f.parent.name}-{f.stem}.png"
+        getattr(ekd, f"plot_{kind}")(data, plot)
+        table = ekd.main_table(data) if kind == "main" else getattr(ekd, f"{kind}_table")(data)
+        sections.append((f"{_ENCODER_KINDS[kind]} ({f.parent.name}/{f.name})", table, plot))
+    return sections
+
+
+def _markdown_to_html(text: str) -> str:
+    """The encoder-kd Markdown (pipe tables and plain paragraphs) as HTML."""
+    parts, table = [], []
+
+    def flush() -> None:
+        if table:
+            cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table]
+            parts.append(_html_table(cells[0], [r for r in cells[1:] if not all(set(c) <= set("-:") for c in r)]))
+            table.clear()
+
+    for line in text.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush()
+        if line.strip():
+            parts.append(f"<p>{html.escape(line)}</p>")
+    flush()
+    return "\n".join(parts)
+
+
 def write_report(paths: list[Path], out: Path) -> Path:
     """Write report.md, report.html and PNG plots into `out`; returns the Markdown path."""
-    runs = find_runs(paths)
+    runs, encoder = find_runs(paths), find_encoder_results(paths)
+    if not runs and not encoder:
+        raise ReportError(f"no metrics.json (or encoder-kd results) under {', '.join(map(str, paths))}; "
+                          "run `mathdistill evaluate` first")
     out.mkdir(parents=True, exist_ok=True)
-    acc_header = ["run", "split", "problems", *COLUMNS]
-    train_header = ["run", "student", "thoughts", "tuning", "train problems", "rows", "steps", "tokens/s"]
-    sections = [("Accuracy", acc_header, accuracy_rows(runs)), ("Training", train_header, training_rows(runs))]
-    plots = [p for p in (plot_accuracy(runs, out / "accuracy.png"), plot_data_scale(runs, out / "data_scale.png")) if p]
-    policies = sorted({r.metrics.get("cot_policy", "?") for r in runs})
-    tie = runs[0].metrics.get("vote_tie_rule", "")
-    note = (f"CoT answers extracted with the {', '.join(policies)} policy; PoT run in the sandbox; EoT solved "
-            f"exactly. Vote: majority of the thoughts' answers, ties to {tie}. Oracle: any thought right.")
-
-    md = ["# mathdistill report", "", note, ""]
+    md = ["# mathdistill report", ""]
     page = ["<!doctype html><meta charset='utf-8'><title>mathdistill report</title>",
             ("<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}</style>"),
-            "<h1>mathdistill report</h1>", f"<p>{html.escape(note)}</p>"]
-    for title, header, rows in sections:
-        if rows:
-            md += [f"## {title}", "", _md_table(header, rows), ""]
-            page += [f"<h2>{title}</h2>", _html_table(header, rows)]
-    for p in plots:
-        md += [f"![{p.stem}]({p.name})", ""]
-        page.append(f"<p><img src='{p.name}' alt='{p.stem}'></p>")
+            "<h1>mathdistill report</h1>"]
+    if runs:
+        acc_header = ["run", "split", "problems", *COLUMNS]
+        train_header = ["run", "student", "thoughts", "tuning", "train problems", "rows", "steps", "tokens/s"]
+        sections = [("Accuracy", acc_header, accuracy_rows(runs)), ("Training", train_header, training_rows(runs))]
+        plots = [p for p in (plot_accuracy(runs, out / "accuracy.png"), plot_data_scale(runs, out / "data_scale.png")) if p]
+        policies = sorted({r.metrics.get("cot_policy", "?") for r in runs})
+        tie = runs[0].metrics.get("vote_tie_rule", "")
+        note = (f"CoT answers extracted with the {', '.join(policies)} policy; PoT run in the sandbox; EoT solved "
+                f"exactly. Vote: majority of the thoughts' answers, ties to {tie}. Oracle: any thought right.")
+        md += [note, ""]
+        page.append(f"<p>{html.escape(note)}</p>")
+        for title, header, rows in sections:
+            if rows:
+                md += [f"## {title}", "", _md_table(header, rows), ""]
+                page += [f"<h2>{title}</h2>", _html_table(header, rows)]
+        for p in plots:
+            md += [f"![{p.stem}]({p.name})", ""]
+            page.append(f"<p><img src='{p.name}' alt='{p.stem}'></p>")
+    for title, text, plot in encoder_sections(encoder, out):
+        md += [f"## {title}", "", text, f"![{plot.stem}]({plot.name})", ""]
+        page += [f"<h2>{html.escape(title)}</h2>", _markdown_to_html(text), f"<p><img src='{plot.name}' alt='{plot.stem}'></p>"]
     (out / "report.html").write_text("\n".join(page), encoding="utf-8")
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     return out / "report.md"
