@@ -315,6 +315,14 @@ def test_adding_variants_to_a_finished_task_trains_only_what_they_need(tmp_path,
     assert not (tmp_path / "out" / "tasks" / f"{task_slug(task)}.partial.json").exists()
     run(["none", "stage1"])
     assert not trained  # everything asked for is there
+    from mathdistill.encoder_kd.experiment import _task_lock
+
+    with _task_lock(tmp_path / "cache", tmp_path / "out" / "tasks", task) as held:  # as another process would
+        assert held
+        messages = []
+        experiment.run(load_config(ExperimentConfig, path, {**base, "variants": ["both"]}, section="run"),
+                       log=messages.append)
+        assert not trained and f"{task}: running in another process, skipped" in messages
     with pytest.raises(ValueError, match=f"{task_slug(task)}.json was written under another config"):
         run(["none"], lr=0.01)
 

@@ -502,10 +502,32 @@ def run(cfg: ExperimentConfig, log=print) -> dict:
     prep = Prepared(cfg, log)
     out, digest = Path(cfg.out_dir) / "tasks", rows_digest(cfg)
     for task in (cfg.only or my_tasks(cfg)):
-        variants = task_variants(cfg, task)
-        earlier = load_task_file(out, task, digest)
-        if earlier.get("complete") and all(f"student ({v})" in earlier["rows"] for v in variants):
-            log(f"{task}: finished earlier, skipped (delete its file under {out} to rerun)")
-            continue
-        run_task(prep, task, variants, log)
+        with _task_lock(Path(cfg.cache_dir), out, task) as mine:
+            if not mine:  # two processes given overlapping `only` lists never train the same task twice
+                log(f"{task}: running in another process, skipped")
+                continue
+            variants = task_variants(cfg, task)
+            earlier = load_task_file(out, task, digest)
+            if earlier.get("complete") and all(f"student ({v})" in earlier["rows"] for v in variants):
+                log(f"{task}: finished earlier, skipped (delete its file under {out} to rerun)")
+                continue
+            run_task(prep, task, variants, log)
     return aggregate(cfg)
+
+
+@contextmanager
+def _task_lock(cache: Path, out: Path, task: str):
+    """Yields whether this process holds the lock of (out_dir, task), taken without waiting and
+    released on exit or when the process dies; lock files live in the cache, not among the results."""
+    key = hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:8]
+    (cache / "locks").mkdir(parents=True, exist_ok=True)
+    with open(cache / "locks" / f"{key}-{task_slug(task)}.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
