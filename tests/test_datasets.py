@@ -207,3 +207,43 @@ def test_offline_message_names_paths_and_fix(tmp_path, monkeypatch):
         files.data_file("gsm8k/test.jsonl")
     message = str(e.value)
     assert str(tmp_path / "cache/gsm8k/test.jsonl") in message and "MATHDISTILL_DATA" in message
+
+
+def test_distractor_split_adds_one_unneeded_statement_about_somebody_else():
+    from mathdistill.datasets.distractors import sentences
+    from mathdistill.teachers.gold import convert
+
+    base = {p.key: p for p in ds.load("mawps-asdiv-a:train")}
+    aug = ds.load("mawps-asdiv-a:train+distractors")
+    assert len(aug) >= 0.95 * len(base)
+    assert [p.id for p in aug] == [p.id for p in ds.load("mawps-asdiv-a:train+distractors")]  # deterministic
+    on_topic = 0
+    for q in aug:
+        p = base[q.key]
+        assert q.id == f"mawps-asdiv-a/train+distractors/{p.key}" and q.meta["source"] == p.id
+        assert (q.answer, q.equation, q.dataset) == (p.answer, p.equation, p.dataset)
+        extra = q.meta["distractor"]
+        assert [s for s in sentences(q.question) if s != extra] == sentences(p.question)
+        assert sentences(q.question)[-1] == sentences(p.question)[-1]  # the question still comes last
+        assert q.numbers == ds.numbers_in(q.question) and len(q.numbers) == len(p.numbers) + 1
+        (value,) = ds.numbers_in(extra)
+        assert value not in p.numbers and value != p.answer
+        assert extra.split()[0] not in p.question.replace("?", " ").split() and q.meta["donor"] != p.id  # somebody else
+        on_topic += bool({w for w in extra.lower().split() if len(w) > 3} & set(p.question.lower().split()))
+    assert on_topic > len(aug) / 2
+    assert ds.get(aug[5].id) == aug[5]
+    # the gold teacher still writes verified rationales for them, none using the distractor's number
+    from mathdistill.evaluate.score import verify
+    from mathdistill.rationales import Rationale
+
+    sample = aug[:150]
+    made = [r for q in sample for r in convert(q)[0]]
+    assert len(made) >= 0.97 * 3 * len(sample)
+    verdicts = verify([Rationale(r.id, r.thought, r.text) for r in made], ds.by_id(sample), policy="strict")
+    assert sum(v.correct for v in verdicts) >= 0.97 * len(made)
+
+
+def test_distractor_suffix_works_on_any_split_and_is_named_in_errors():
+    assert len(ds.load("gsm8k:train+distractors")) > 7000
+    with pytest.raises(ds.DataError, match=r"each also as SPLIT\+distractors"):
+        ds.load("svamp:dev+distractors")

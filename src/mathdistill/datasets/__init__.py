@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from . import asdiv, gsm8k, math23k, mawps, multiarith, svamp
+from . import asdiv, distractors, gsm8k, math23k, mawps, multiarith, svamp
 from .problem import DataError, Problem, numbers_in
 
 
@@ -49,13 +49,17 @@ def parse_spec(spec: str) -> tuple[str, str]:
         if len(info.splits) != 1:
             raise DataError(f"say which split of {name}: {', '.join(f'{name}:{s}' for s in info.splits)}")
         split = next(iter(info.splits))
-    if split not in info.splits:
-        raise DataError(f"unknown split {name}:{split}; {name} has: {', '.join(info.splits)}")
+    base = split.removesuffix(distractors.SUFFIX)
+    if base not in info.splits:
+        raise DataError(f"unknown split {name}:{split}; {name} has: {', '.join(info.splits)} "
+                        f"(each also as SPLIT{distractors.SUFFIX}: its problems with a distractor sentence)")
     return name, split
 
 
 @lru_cache(maxsize=32)
 def _load(name: str, split: str) -> tuple[Problem, ...]:
+    if split.endswith(distractors.SUFFIX):
+        return tuple(distractors.make_split(list(_load(name, split.removesuffix(distractors.SUFFIX))), split))
     problems = tuple(REGISTRY[name].loader(split))
     seen: set[str] = set()
     for p in problems:
