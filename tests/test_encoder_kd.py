@@ -312,6 +312,9 @@ def test_adding_variants_to_a_finished_task_trains_only_what_they_need(tmp_path,
     assert len(trained) == 3 and len(distilled) == 1  # frozen + fine-tuned again, then the student
     assert {k: third["rows"][k] for k in second["rows"]} == second["rows"]
     assert set(third["rows"]) - set(second["rows"]) == {"student (stage2)"} and "stage2" in third["distill_losses"]
+    # the retrained teacher starts from the same seed as the first: its scores are the measured ones
+    for name in ("teacher (frozen)", "teacher (fine-tuned)"):
+        assert third["rebuilt"][name]["answer_acc"] == first["rows"][name]["answer_acc"]
     assert not (tmp_path / "out" / "tasks" / f"{task_slug(task)}.partial.json").exists()
     run(["none", "stage1"])
     assert not trained  # everything asked for is there

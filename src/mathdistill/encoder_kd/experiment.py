@@ -360,7 +360,7 @@ def run_task(prep: Prepared, task_name: str, variants: list[str], log=print) -> 
     def result(done: bool) -> dict:
         return {"task": task_name, "n_train": len(train), "n_eval": len(test) + task.eval_dropped,
                 "eval_dropped": task.eval_dropped, "skipped": task.skipped, "rows": rows, "speed": speed,
-                "distill_losses": losses, "rows_digest": digest, "complete": done}
+                "distill_losses": losses, "rebuilt": rebuilt, "rows_digest": digest, "complete": done}
 
     compressed_row = f"teacher-compressed-{cfg.dim} ({cfg.compressor})"
     missing_variants = [v for v in variants if f"student ({v})" not in rows]
@@ -369,10 +369,15 @@ def run_task(prep: Prepared, task_name: str, variants: list[str], log=print) -> 
     need_teacher = ("teacher (frozen)" not in rows or "teacher (fine-tuned)" not in rows
                     or compressed_row not in rows or any(v in ("stage2", "both") for v in missing_variants))
 
+    rebuilt: dict[str, dict] = dict(earlier.get("rebuilt", {}))
+
     def record(name: str, solver: Solver, seconds: float, params: int, examples: list[Example]) -> None:
-        if name in rows:
-            return
         scores = evaluate_solver(solver, examples, pad, extra_misses=task.eval_dropped)
+        if name in rows:  # a teacher retrained for stage 2: its row stays, its new score is kept beside it
+            rebuilt[name] = asdict(scores)
+            log(f"{task_name} {name} (retrained for stage 2): answer {scores.answer_acc:.3f}, "
+                f"kept row {rows[name]['answer_acc']:.3f}")
+            return
         rows[name] = {**asdict(scores), "params": params, "train_seconds": round(seconds, 1)}
         log(f"{task_name} {name}: equation {scores.equation_acc:.3f} answer {scores.answer_acc:.3f}")
         (out / f"{task_slug(task_name)}.partial.json").write_text(json.dumps(result(False), indent=1, default=float))
@@ -382,6 +387,7 @@ def run_task(prep: Prepared, task_name: str, variants: list[str], log=print) -> 
         pre_train, pre_test = prep.cache.vectors(train), prep.cache.vectors(test)
         base_train, base_test = prep.cache.vectors(train, "base"), prep.cache.vectors(test, "base")
 
+        torch.manual_seed(cfg.seed)  # the same initialisation whether the task is new or resumed
         solver = Solver(GTSDecoder(teacher.dim, task.vocab, cfg.gts_hidden, cfg.dropout))
         h = train_solver(solver, with_vectors(train, pre_train), tc(cfg.teacher_epochs), pad, log=log)
         record("teacher (frozen)", solver, h.seconds, count_parameters(teacher), with_vectors(test, pre_test))
