@@ -320,7 +320,7 @@ def test_adding_variants_to_a_finished_task_trains_only_what_they_need(tmp_path,
     assert not trained  # everything asked for is there
     from mathdistill.encoder_kd.experiment import _task_lock
 
-    with _task_lock(tmp_path / "cache", tmp_path / "out" / "tasks", task) as held:  # as another process would
+    with _task_lock(load_config(ExperimentConfig, path, base, section="run"), task) as held:  # as another process would
         assert held
         messages = []
         experiment.run(load_config(ExperimentConfig, path, {**base, "variants": ["both"]}, section="run"),

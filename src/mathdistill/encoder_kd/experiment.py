@@ -138,13 +138,19 @@ def load_task(task: str, tokenizer, train_limit: int | None = None, eval_limit: 
 
 
 @contextmanager
-def _locked(path: Path):
-    """An exclusive lock on ``path`` (shards of one run share the cache; one of them fills it)."""
+def _locked(path: Path, wait: bool = True):
+    """An exclusive lock on ``path`` (shards of one run share the cache; one of them fills it),
+    released on exit or when the process dies. Yields whether it is held: always once it is
+    taken when waiting; without waiting, False when another process has it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
 
@@ -347,6 +353,7 @@ def run_task(prep: Prepared, task_name: str, variants: list[str], log=print) -> 
     earlier = load_task_file(out, task_name, digest)
     rows: dict[str, dict] = dict(earlier.get("rows", {}))
     losses: dict[str, dict[str, list[float]]] = dict(earlier.get("distill_losses", {}))
+    rebuilt: dict[str, dict] = dict(earlier.get("rebuilt", {}))  # teachers retrained for stage 2: new scores
     if rows:
         log(f"{task_name}: resuming, {len(rows)} rows done earlier ({', '.join(rows)})")
     speed = earlier.get("speed")
@@ -368,8 +375,6 @@ def run_task(prep: Prepared, task_name: str, variants: list[str], log=print) -> 
     # teacher's, or a student distilled in stage 2); rows already measured are kept, not re-recorded
     need_teacher = ("teacher (frozen)" not in rows or "teacher (fine-tuned)" not in rows
                     or compressed_row not in rows or any(v in ("stage2", "both") for v in missing_variants))
-
-    rebuilt: dict[str, dict] = dict(earlier.get("rebuilt", {}))
 
     def record(name: str, solver: Solver, seconds: float, params: int, examples: list[Example]) -> None:
         scores = evaluate_solver(solver, examples, pad, extra_misses=task.eval_dropped)
@@ -449,18 +454,24 @@ def task_variants(cfg: ExperimentConfig, task: str) -> list[str]:
     return [v for v in VARIANTS if v in cfg.variants or v in extra]
 
 
+def task_file(out: Path, task: str) -> Path | None:
+    """The task's newest file: the unfinished one if there is one (a resumed task's rows are a
+    superset of its finished file's), else the finished one; None when there is neither."""
+    return next((p for p in (out / f"{task_slug(task)}.partial.json", out / f"{task_slug(task)}.json")
+                 if p.exists()), None)
+
+
 def load_task_file(out: Path, task: str, digest: str) -> dict:
-    """The task's rows so far: the unfinished file if there is one (a resumed task's rows are a
-    superset of its finished file's), else the finished file; {} when there is none. A file written
-    under a different config is an error rather than silently mixed in."""
-    for path in (out / f"{task_slug(task)}.partial.json", out / f"{task_slug(task)}.json"):
-        if path.exists():
-            data = json.loads(path.read_text())
-            if data.get("rows_digest") != digest:
-                raise ValueError(f"{path} was written under another config (rows digest "
-                                 f"{data.get('rows_digest')}, this config {digest}): move it away or use another out_dir")
-            return data
-    return {}
+    """The task's rows so far ({} when none); a file written under a different config is an error
+    rather than silently mixed in."""
+    path = task_file(out, task)
+    if path is None:
+        return {}
+    data = json.loads(path.read_text())
+    if data.get("rows_digest") != digest:
+        raise ValueError(f"{path} was written under another config (rows digest "
+                         f"{data.get('rows_digest')}, this config {digest}): move it away or use another out_dir")
+    return data
 
 
 def my_tasks(cfg: ExperimentConfig) -> list[str]:
@@ -487,14 +498,11 @@ def aggregate(cfg: ExperimentConfig) -> dict:
     out = Path(cfg.out_dir)
     done, missing = [], []
     for task in cfg.tasks:
-        path = out / "tasks" / f"{task_slug(task)}.json"
-        partial = path.with_suffix(".partial.json")
-        if partial.exists():  # unfinished, or a finished task being extended: the newer rows
-            done.append(json.loads(partial.read_text()))
-        elif path.exists():
-            done.append(json.loads(path.read_text()))
-        else:
+        path = task_file(out / "tasks", task)
+        if path is None:
             missing.append(task)
+        else:
+            done.append(json.loads(path.read_text()))
     results = {"config": asdict(cfg), "tasks": done, "missing_tasks": missing,
                "unfinished_tasks": [t["task"] for t in done if not t.get("complete", True)]}
     (out / "main.json").write_text(json.dumps(results, indent=1, default=float))
@@ -508,7 +516,7 @@ def run(cfg: ExperimentConfig, log=print) -> dict:
     prep = Prepared(cfg, log)
     out, digest = Path(cfg.out_dir) / "tasks", rows_digest(cfg)
     for task in (cfg.only or my_tasks(cfg)):
-        with _task_lock(Path(cfg.cache_dir), out, task) as mine:
+        with _task_lock(cfg, task) as mine:
             if not mine:  # two processes given overlapping `only` lists never train the same task twice
                 log(f"{task}: running in another process, skipped")
                 continue
@@ -521,19 +529,8 @@ def run(cfg: ExperimentConfig, log=print) -> dict:
     return aggregate(cfg)
 
 
-@contextmanager
-def _task_lock(cache: Path, out: Path, task: str):
-    """Yields whether this process holds the lock of (out_dir, task), taken without waiting and
-    released on exit or when the process dies; lock files live in the cache, not among the results."""
-    key = hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:8]
-    (cache / "locks").mkdir(parents=True, exist_ok=True)
-    with open(cache / "locks" / f"{key}-{task_slug(task)}.lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+
+def _task_lock(cfg: ExperimentConfig, task: str):
+    """The lock of (out_dir, task), taken without waiting; lock files live in the cache, not among the results."""
+    key = hashlib.sha1(str(Path(cfg.out_dir).resolve()).encode()).hexdigest()[:8]
+    return _locked(Path(cfg.cache_dir) / "locks" / f"{key}-{task_slug(task)}.lock", wait=False)
