@@ -189,8 +189,7 @@ def encoder_sections(found: list[tuple[Path, str, dict]], out: Path) -> list[tup
     for f, kind, data in found:
         plot = out / f"encoder-{f.parent.name}-{f.stem}.png"
         getattr(ekd, f"plot_{kind}")(data, plot)
-        table = ekd.main_table(data) if kind == "main" else getattr(ekd, f"{kind}_table")(data)
-        sections.append((f"{_ENCODER_KINDS[kind]} ({f.parent.name}/{f.name})", table, plot))
+        sections.append((f"{_ENCODER_KINDS[kind]} ({f.parent.name}/{f.name})", getattr(ekd, f"{kind}_table")(data), plot))
     return sections
 
 
