@@ -40,6 +40,13 @@ def _count(path):
     return Counter((r["id"], r["thought"], r["sample"]) for r in rows), rows
 
 
+@pytest.mark.parametrize("bad, message", [({"teacher": "vllm"}, "teacher must be"), ({"threads": 0}, "threads must be"),
+                                          ({"teacher": "llamacpp"}, "needs model"), ({"thoughts": ["tot"]}, "unknown thought")])
+def test_generate_config_names_what_is_wrong(bad, message):
+    with pytest.raises(ValueError, match=message):
+        GenerateConfig(**bad).validate()
+
+
 def test_generate_survives_sigkill_and_resumes_without_duplicates(tmp_path):
     out = tmp_path / "raw.jsonl"
     args = [sys.executable, "-m", "mathdistill", "generate", "--teacher", "openai", "--model", "fake",

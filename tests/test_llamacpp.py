@@ -30,8 +30,10 @@ def test_llamacpp_teacher_generates_and_build_dataset_verifies(tmp_path):
     assert etd.exists()
 
 
-def test_server_stops_cleanly(tmp_path):
-    with LlamaCppServer(resolve_gguf("smollm2-135m"), n_ctx=512, log_path=tmp_path / "server.log") as server:
+def test_server_stops_cleanly_and_uses_the_threads_asked_for(tmp_path):
+    with LlamaCppServer(resolve_gguf("smollm2-135m"), n_ctx=512, n_threads=1, log_path=tmp_path / "server.log") as server:
         assert httpx.get(f"{server.base_url}/models", timeout=5).status_code == 200
         proc = server._proc
     assert proc.poll() is not None
+    args = list(proc.args)
+    assert args[args.index("--n_threads") + 1] == "1" and args[args.index("--n_threads_batch") + 1] == "1"

@@ -38,6 +38,7 @@ class GenerateConfig:
     concurrency: int = 4  # llamacpp serves one request at a time: it uses 1
     seed: int = 0
     n_ctx: int = 4096
+    threads: int | None = None  # llamacpp: CPU threads of the local server (default: every core)
     out: str = "runs/generate/rationales.jsonl"
 
     def validate(self) -> None:
@@ -52,6 +53,8 @@ class GenerateConfig:
             raise ValueError("teacher llamacpp needs model (a registry name such as qwen2.5-coder-1.5b, or a .gguf)")
         if self.samples < 1:
             raise ValueError("samples must be >= 1")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1, not {self.threads}")
 
 
 def _problems(cfg: GenerateConfig) -> list[ds.Problem]:
@@ -147,7 +150,7 @@ async def _run_llm(cfg: GenerateConfig, jobs, log: JsonlAppender, bar) -> tuple[
         from ..teachers.llamacpp import LlamaCppServer
 
         gguf = _gguf_path(cfg.model)
-        server_ctx = LlamaCppServer(gguf, n_ctx=cfg.n_ctx, log_path=Path(cfg.out).with_suffix(".server.log"))
+        server_ctx = LlamaCppServer(gguf, n_ctx=cfg.n_ctx, n_threads=cfg.threads, log_path=Path(cfg.out).with_suffix(".server.log"))
         model_name, concurrency = gguf.stem, 1
     totals = {"tokens": 0, "seconds": 0.0, "made": 0}
     with server_ctx as server:
