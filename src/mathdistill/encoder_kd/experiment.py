@@ -68,6 +68,9 @@ class ExperimentConfig:
     compressed_epochs: int = 30
     student_epochs: int = 30
     student_lr: float = 5e-4  # student encoder learning rate during task training (all variants alike)
+    # ... unless this is set: the rate for distilled students (stage1 / stage2 / both), which then move
+    # slowly, like the pre-trained teacher in its fine-tuning, and keep more of what they were taught
+    distilled_student_lr: float | None = None
     # stage 1: questions only (no labels), guarded against every evaluation split of `tasks`
     stage1_corpus: list[str] = field(default_factory=lambda: ["gsm8k:train", "asdiv:test", "multiarith:test"])
     stage1_limit: int | None = None
@@ -424,7 +427,8 @@ def run_task(prep: Prepared, task_name: str, variants: list[str], log=print) -> 
             losses[variant]["stage2"] = distill(student, train, stage2_targets, DistillConfig(
                 cfg.stage2_epochs, cfg.distill_batch_size, cfg.distill_lr, cfg.seed, cfg.bf16), pad, log=log)
         solver = Solver(GTSDecoder(student.dim, task.vocab, cfg.gts_hidden, cfg.dropout), student, cfg.bf16)
-        h = train_solver(solver, train, tc(cfg.student_epochs), pad, encoder_lr=cfg.student_lr, log=log)
+        lr = cfg.student_lr if variant == "none" or cfg.distilled_student_lr is None else cfg.distilled_student_lr
+        h = train_solver(solver, train, tc(cfg.student_epochs), pad, encoder_lr=lr, log=log)
         losses[variant]["task"] = h.losses
         record(f"student ({variant})", solver, time.time() - start, count_parameters(student), test)
         if variant == "both" or "both" not in variants:  # the probe study reads this encoder
@@ -443,9 +447,14 @@ _NOT_IN_ROWS = {"tasks", "variants", "ablation_tasks", "ablation_variants", "sha
                 "speed_sentences", "cache_dir", "out_dir"}
 
 
+# fields added after results were committed: at these defaults they leave the digest as it was
+_ADDED_LATER = {"distilled_student_lr": None}
+
+
 def rows_digest(cfg: ExperimentConfig) -> str:
     """What a task file's rows depend on; a rerun reuses rows only from a file with the same digest."""
-    spec = {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_ROWS}
+    spec = {k: v for k, v in asdict(cfg).items()
+            if k not in _NOT_IN_ROWS and not (k in _ADDED_LATER and v == _ADDED_LATER[k])}
     return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
