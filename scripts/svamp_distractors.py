@@ -37,6 +37,8 @@ def main() -> None:
         thoughts = [t for t in THOUGHTS if rows and t in rows[0]["thoughts"]]
         acc = {t: round(sum(r["thoughts"][t]["correct"] for r in rows) / n, 4) for t in thoughts}
         acc["vote"] = round(sum(r["vote"]["correct"] for r in rows) / n, 4)
+        if rows and "vote_plausible" in rows[0]:
+            acc["vote_plausible"] = round(sum(r["vote_plausible"]["correct"] for r in rows) / n, 4)
         result["groups"][name] = {"problems": n, "accuracy": acc}
         print(f"{name:18} {n:5d}  " + "  ".join(f"{k} {v:.1%}" for k, v in acc.items()))
     if args.out:

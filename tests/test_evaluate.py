@@ -8,7 +8,7 @@ import pytest
 from mathdistill import datasets as ds
 from mathdistill.evaluate.report import ReportError, write_report
 from mathdistill.evaluate.run import score_split
-from mathdistill.evaluate.vote import vote
+from mathdistill.evaluate.vote import plausibility, plausible_vote, vote
 from mathdistill.rationales import Rationale, RecordError
 from mathdistill.solve import check_rationale
 
@@ -33,6 +33,29 @@ def test_vote_ignores_missing_answers_and_can_be_empty():
 
 def test_vote_agreement_uses_the_grading_tolerance():
     assert vote({"cot": "0.333333", "pot": "1/3", "eot": "2"}).support == ("pot", "cot")
+
+
+def test_plausible_vote_sets_negative_then_fractional_answers_aside():
+    assert [plausibility(a) for a in ("12", "12.0", "2.5", "-3", "1/3", "none", None)] == [0, 0, 1, 2, 1, None, None]
+    v = plausible_vote({"cot": "7", "pot": "-4", "eot": "3.04"})  # the plain vote takes EoT's 3.04
+    assert vote({"cot": "7", "pot": "-4", "eot": "3.04"}).answer == "3.04"
+    assert v.answer == "7" and v.support == ("cot",) and v.voters == 3
+    # within a tier it is the plain vote: majority, then EoT > PoT > CoT
+    assert plausible_vote({"cot": "2", "pot": "5", "eot": "2.5"}).answer == "5"
+    assert plausible_vote({"cot": "5", "pot": "2", "eot": "-1"}).answer == "2"
+    # nothing better on offer: the negative (or fractional) answers still vote
+    assert plausible_vote({"cot": "-2", "pot": "-2", "eot": "-3"}).support == ("pot", "cot")
+    assert plausible_vote({"cot": None, "pot": "error", "eot": None}).answer is None
+
+
+def test_score_split_reports_the_plausible_vote_beside_the_plain_one():
+    problems = ds.load("svamp:test")[:2]
+    g = [p.answer for p in problems]
+    texts = [{"cot": f"The answer is {g[0]}.", "pot": f"ans = {g[0]} - 1000", "eot": f"ans = {g[0]} + 0.5"},
+             {"cot": f"The answer is {g[1]}.", "pot": f"ans = {g[1]} + 1", "eot": f"ans = {g[1]} + 2"}]
+    metrics, rows = score_split(_records(problems, texts), problems, ["cot", "pot", "eot"], "flexible", workers=1)
+    assert metrics["vote"]["correct"] == 0 and metrics["vote_plausible"]["correct"] == 1
+    assert rows[0]["vote_plausible"] == {"answer": rows[0]["thoughts"]["cot"]["answer"], "support": ["cot"], "correct": True}
 
 
 def _records(problems, texts):
@@ -185,3 +208,15 @@ def test_evaluate_is_resumable(tiny_causal, tmp_path):
         f.write(json.dumps({"id": problems[1].id, "thought": "cot", "text": "1", "model": "old", "fingerprint": "x"}) + "\n")
     with pytest.raises(RecordError, match="other weights"):
         run_evaluate(cfg)
+
+    # regrade only: no model is loaded (the path does not exist), nothing is generated, the metrics
+    # come from the predictions on disk and keep the last run's generation and training records
+    from dataclasses import replace
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    (out / "predictions.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    regraded = run_evaluate(replace(cfg, model=str(tmp_path / "gone"), regrade_only=True))
+    assert regraded["splits"] == second["splits"] and regraded["generation"]["regraded"]
+    assert {k: regraded["generation"][k] for k in second["generation"]} == second["generation"]
+    assert regraded["training"] == second["training"]
+    with pytest.raises(RecordError, match="nothing to regrade"):
+        run_evaluate(replace(cfg, out=str(tmp_path / "empty"), regrade_only=True))

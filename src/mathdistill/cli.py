@@ -255,7 +255,7 @@ def evaluate_cmd(config: Optional[Path] = typer.Argument(None, help="YAML config
     for spec, m in metrics["splits"].items():
         parts = [f"{t} {b['accuracy']:.1%}" for t, b in m["by_thought"].items()]
         typer.echo(f"{spec} ({m['problems']} problems): {', '.join(parts)}, vote {m['vote']['accuracy']:.1%}, "
-                   f"oracle {m['oracle']['accuracy']:.1%}")
+                   f"plausible vote {m['vote_plausible']['accuracy']:.1%}, oracle {m['oracle']['accuracy']:.1%}")
     typer.echo(f"{Path(cfg.out) / 'metrics.json'}")
 
 

@@ -64,7 +64,8 @@ def run_demo(cfg: DemoConfig, progress: Callable[[int, int], object] | None = No
                                       out=str(out / "smollm2_etd_eval"), max_new_tokens=cfg.max_new_tokens), progress=progress)
     m = metrics["splits"][EVAL_SPLIT]
     say("      " + ", ".join(f"{t} {b['accuracy']:.1%}" for t, b in m["by_thought"].items())
-        + f", vote {m['vote']['accuracy']:.1%}, oracle {m['oracle']['accuracy']:.1%}")
+        + f", vote {m['vote']['accuracy']:.1%}, plausible vote {m['vote_plausible']['accuracy']:.1%}"
+        + f", oracle {m['oracle']['accuracy']:.1%}")
     clock.done("evaluate")
 
     say("[4/4] report")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..thoughts import THOUGHTS
 
-COLUMNS = (*THOUGHTS, "vote", "oracle")
+COLUMNS = (*THOUGHTS, "vote", "vote_plausible", "oracle")  # vote_plausible: "-" in older metrics
 
 
 class ReportError(ValueError):
@@ -55,7 +55,7 @@ def find_runs(paths: list[Path]) -> list[Run]:
 def _blocks(split_metrics: dict) -> dict:
     """{column: {n, correct, accuracy}} of one split of one run."""
     m = split_metrics
-    return {**m["by_thought"], "vote": m["vote"], "oracle": m["oracle"]}
+    return {**m["by_thought"], "vote": m["vote"], "vote_plausible": m.get("vote_plausible"), "oracle": m["oracle"]}
 
 
 def _cell(block: dict | None) -> str:
@@ -234,7 +234,8 @@ def write_report(paths: list[Path], out: Path) -> Path:
         policies = sorted({r.metrics.get("cot_policy", "?") for r in runs})
         tie = runs[0].metrics.get("vote_tie_rule", "")
         note = (f"CoT answers extracted with the {', '.join(policies)} policy; PoT run in the sandbox; EoT solved "
-                f"exactly. Vote: majority of the thoughts' answers, ties to {tie}. Oracle: any thought right.")
+                f"exactly. Vote: majority of the thoughts' answers, ties to {tie}; vote_plausible: the same over the most "
+                f"plausible answers only (whole numbers >= 0 first, negatives last). Oracle: any thought right.")
         md += [note, ""]
         page.append(f"<p>{html.escape(note)}</p>")
         for title, header, rows in sections:

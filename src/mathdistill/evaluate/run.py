@@ -21,7 +21,7 @@ from ..answers import compare
 from ..rationales import JsonlAppender, Rationale, RecordError, iter_jsonl_tolerant
 from ..thoughts import THOUGHTS, student_prompt
 from .score import summarize, verify
-from .vote import PRIORITY, vote
+from .vote import PRIORITY, plausible_vote, vote
 
 CHUNK = 64  # prompts generated between appends to predictions.jsonl
 
@@ -38,6 +38,9 @@ class EvalConfig:
     policy: str = "flexible"  # CoT answer extraction policy (named in the metrics)
     bf16: str | bool = "auto"
     workers: int | None = None
+    # grade the predictions already in <out> again (after a change to the grading or the vote) and
+    # generate nothing: no model is loaded, and the training record of <out>/metrics.json is kept
+    regrade_only: bool = False
 
     def validate(self) -> None:
         bad = [t for t in self.thoughts if t not in THOUGHTS]
@@ -112,11 +115,16 @@ def score_split(records: list[Rationale], problems: list[ds.Problem], thoughts: 
     for pid, vs in per_problem.items():
         if set(vs) != set(thoughts):
             continue  # incomplete (should not happen after generate_missing); not scored
-        result = vote({t: v.answer for t, v in vs.items()})
-        vote_ok = result.answer is not None and compare(result.answer, by_id[pid].answer).match
+        answers = {t: v.answer for t, v in vs.items()}
+        result, plausible = vote(answers), plausible_vote(answers)
+
+        def right(v) -> bool:
+            return v.answer is not None and compare(v.answer, by_id[pid].answer).match
         rows.append({"id": pid, "gold": by_id[pid].answer,
                      "thoughts": {t: {"answer": v.answer, "correct": v.correct, "reason": v.reason} for t, v in vs.items()},
-                     "vote": {"answer": result.answer, "support": list(result.support), "correct": vote_ok},
+                     "vote": {"answer": result.answer, "support": list(result.support), "correct": right(result)},
+                     "vote_plausible": {"answer": plausible.answer, "support": list(plausible.support),
+                                        "correct": right(plausible)},
                      "oracle": any(v.correct for v in vs.values())})
     n = len(rows)
     summary = summarize([v for v in verdicts if v.id in {r["id"] for r in rows}], policy)
@@ -126,6 +134,7 @@ def score_split(records: list[Rationale], problems: list[ds.Problem], thoughts: 
 
     metrics = {"problems": n, "by_thought": {t: summary["by_thought"][t] for t in thoughts},
                "vote": block(sum(r["vote"]["correct"] for r in rows)),
+               "vote_plausible": block(sum(r["vote_plausible"]["correct"] for r in rows)),
                "oracle": block(sum(r["oracle"] for r in rows)),
                "failures": {t: summary["failures"][t] for t in thoughts}}
     return metrics, rows
@@ -136,14 +145,21 @@ def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None 
     cfg.validate()
     out = Path(cfg.out)
     problems = _problems(cfg)
-    gen = generate_missing(cfg, problems, progress)
+    earlier = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() else {}
+    if cfg.regrade_only:
+        if not (out / "predictions.jsonl").is_file():
+            raise RecordError(f"{out / 'predictions.jsonl'}: nothing to regrade")
+        gen = {**earlier.get("generation", {}), "regraded": True}
+    else:
+        gen = generate_missing(cfg, problems, progress)
     wanted = {p.id for ps in problems.values() for p in ps}
     records: dict[tuple[str, str], Rationale] = {}
     for r in iter_jsonl_tolerant(out / "predictions.jsonl"):
         if r["id"] in wanted and r["thought"] in cfg.thoughts:
             records[(r["id"], r["thought"])] = Rationale(r["id"], r["thought"], r["text"])
     metrics: dict = {"model": cfg.model, "cot_policy": cfg.policy, "vote_tie_rule": " > ".join(PRIORITY),
-                     "config": asdict(cfg), "generation": gen, "training": _training_meta(cfg.model), "splits": {}}
+                     "config": asdict(cfg), "generation": gen, "splits": {},
+                     "training": earlier.get("training") if cfg.regrade_only else _training_meta(cfg.model)}
     all_rows = []
     for spec, ps in problems.items():
         ids = {p.id for p in ps}
