@@ -220,3 +220,23 @@ def test_evaluate_is_resumable(tiny_causal, tmp_path):
     assert regraded["training"] == second["training"]
     with pytest.raises(RecordError, match="nothing to regrade"):
         run_evaluate(replace(cfg, out=str(tmp_path / "empty"), regrade_only=True))
+
+
+def test_solve_checks_each_thought_and_votes_both_ways(monkeypatch):
+    from mathdistill.evaluate import generate as gen
+    from mathdistill.solve import solve
+
+    texts = {"cot": "So she has 7 apples. The answer is 7.", "pot": "ans = 3 - 7", "eot": "x = 7 / 2\nans = x"}
+    monkeypatch.setattr(gen, "load_student", lambda model: object())
+    monkeypatch.setattr(gen, "generate", lambda student, prompts, batch_size, max_new_tokens:
+                        [next(text for t, text in texts.items() if p.endswith(_instruction(t))) for p in prompts])
+    sol = solve("Ann has 7 apples. How many apples does she have?", "any-model")
+    assert [(a.thought, a.answer) for a in sol.answers] == [("cot", "7"), ("pot", "-4"), ("eot", "3.5")]
+    assert "sandbox" in sol.answers[1].work and "solved" in sol.answers[2].work
+    assert sol.vote.answer == "3.5" and sol.plausible.answer == "7" and sol.plausible.support == ("cot",)
+
+
+def _instruction(thought: str) -> str:
+    from mathdistill.thoughts import student_prompt
+
+    return student_prompt("", thought).rsplit("\n", 2)[-2] + "\n"

@@ -292,6 +292,9 @@ def solve_cmd(question: str = typer.Argument(..., help="a math word problem"),
         typer.echo(f"--- {a.thought} ---\n{a.text}\n=> {a.answer if a.answer is not None else 'no answer'}   [{a.work}]")
     v = sol.vote
     typer.echo(f"vote: {v.answer} (supported by {', '.join(v.support)})" if v and v.answer else "vote: no answer")
+    p = sol.plausible
+    if p and p.answer and p.answer != (v.answer if v else None):
+        typer.echo(f"plausible vote: {p.answer} (supported by {', '.join(p.support)}; negative or fractional answers set aside)")
 
 
 @app.command("demo")

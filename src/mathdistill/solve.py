@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .evaluate.score import format_value
-from .evaluate.vote import Vote, vote
+from .evaluate.vote import Vote, plausible_vote, vote
 from .thoughts import THOUGHTS, student_prompt
 from .thoughts.cot import extract_answer
 from .thoughts.eot import solve as solve_eot
@@ -31,6 +31,7 @@ class Solution:
     question: str
     answers: list[ThoughtAnswer] = field(default_factory=list)
     vote: Vote | None = None
+    plausible: Vote | None = None  # the vote over the most plausible answers (evaluate.vote)
 
 
 def check_rationale(thought: str, text: str, policy: str = "flexible") -> ThoughtAnswer:
@@ -61,4 +62,5 @@ def solve(question: str, model: str, thoughts: list[str] | None = None, max_new_
     texts = generate(student, [student_prompt(question, t) for t in thoughts], batch_size=len(thoughts),
                      max_new_tokens=max_new_tokens)
     answers = [check_rationale(t, text, policy) for t, text in zip(thoughts, texts)]
-    return Solution(question, answers, vote({a.thought: a.answer for a in answers}))
+    given = {a.thought: a.answer for a in answers}
+    return Solution(question, answers, vote(given), plausible_vote(given))
