@@ -103,6 +103,10 @@ def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
     return stats
 
 
+def _right(v, gold) -> bool:
+    return v.answer is not None and compare(v.answer, gold).match
+
+
 def score_split(records: list[Rationale], problems: list[ds.Problem], thoughts: list[str], policy: str,
                 workers: int | None = None) -> tuple[dict, list[dict]]:
     """Metrics of one split (per thought, vote, oracle) and one graded row per problem."""
@@ -115,16 +119,13 @@ def score_split(records: list[Rationale], problems: list[ds.Problem], thoughts: 
     for pid, vs in per_problem.items():
         if set(vs) != set(thoughts):
             continue  # incomplete (should not happen after generate_missing); not scored
-        answers = {t: v.answer for t, v in vs.items()}
+        answers, gold = {t: v.answer for t, v in vs.items()}, by_id[pid].answer
         result, plausible = vote(answers), plausible_vote(answers)
-
-        def right(v) -> bool:
-            return v.answer is not None and compare(v.answer, by_id[pid].answer).match
         rows.append({"id": pid, "gold": by_id[pid].answer,
                      "thoughts": {t: {"answer": v.answer, "correct": v.correct, "reason": v.reason} for t, v in vs.items()},
-                     "vote": {"answer": result.answer, "support": list(result.support), "correct": right(result)},
+                     "vote": {"answer": result.answer, "support": list(result.support), "correct": _right(result, gold)},
                      "vote_plausible": {"answer": plausible.answer, "support": list(plausible.support),
-                                        "correct": right(plausible)},
+                                        "correct": _right(plausible, gold)},
                      "oracle": any(v.correct for v in vs.values())})
     n = len(rows)
     summary = summarize([v for v in verdicts if v.id in {r["id"] for r in rows}], policy)
