@@ -7,9 +7,9 @@ EoT (solved exactly by the solver) > PoT (executed) > CoT (free text, extracted 
 
 `plausible_vote` runs the same vote, but only over the most plausible answers. A negative answer
 counts only if no thought gave a non-negative one. A non-integer counts only if no thought gave a
-whole number. The rule comes from the training sets, not from any test set: among their gold
-answers, negatives almost never occur (1 of MAWPS+ASDiv-A's 3138, 3 of GSM8K's 7473) and whole
-numbers are the rule (92% and 100%). Evaluations report both votes.
+whole number. The tiers rest on the training sets' gold answers: negatives almost never occur
+(1 of MAWPS+ASDiv-A's 3138, 3 of GSM8K's 7473) and whole numbers are the rule (92% and 100%).
+Evaluations report both votes (results/students/svamp/README.md says how the rule was found).
 """
 
 from __future__ import annotations
