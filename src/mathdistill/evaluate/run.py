@@ -103,8 +103,9 @@ def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
     return stats
 
 
-def _right(v, gold) -> bool:
-    return v.answer is not None and compare(v.answer, gold).match
+def _vote_row(v, gold) -> dict:
+    return {"answer": v.answer, "support": list(v.support),
+            "correct": v.answer is not None and compare(v.answer, gold).match}
 
 
 def score_split(records: list[Rationale], problems: list[ds.Problem], thoughts: list[str], policy: str,
@@ -120,12 +121,9 @@ def score_split(records: list[Rationale], problems: list[ds.Problem], thoughts: 
         if set(vs) != set(thoughts):
             continue  # incomplete (should not happen after generate_missing); not scored
         answers, gold = {t: v.answer for t, v in vs.items()}, by_id[pid].answer
-        result, plausible = vote(answers), plausible_vote(answers)
-        rows.append({"id": pid, "gold": by_id[pid].answer,
+        rows.append({"id": pid, "gold": gold,
                      "thoughts": {t: {"answer": v.answer, "correct": v.correct, "reason": v.reason} for t, v in vs.items()},
-                     "vote": {"answer": result.answer, "support": list(result.support), "correct": _right(result, gold)},
-                     "vote_plausible": {"answer": plausible.answer, "support": list(plausible.support),
-                                        "correct": _right(plausible, gold)},
+                     "vote": _vote_row(vote(answers), gold), "vote_plausible": _vote_row(plausible_vote(answers), gold),
                      "oracle": any(v.correct for v in vs.values())})
     n = len(rows)
     summary = summarize([v for v in verdicts if v.id in {r["id"] for r in rows}], policy)
@@ -146,8 +144,10 @@ def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None 
     cfg.validate()
     out = Path(cfg.out)
     problems = _problems(cfg)
-    earlier = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() else {}
+    earlier = {}
     if cfg.regrade_only:
+        if (out / "metrics.json").is_file():
+            earlier = json.loads((out / "metrics.json").read_text())
         if not (out / "predictions.jsonl").is_file():
             raise RecordError(f"{out / 'predictions.jsonl'}: nothing to regrade")
         gen = {**earlier.get("generation", {}), "regraded": True}
