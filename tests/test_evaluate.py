@@ -240,3 +240,23 @@ def _instruction(thought: str) -> str:
     from mathdistill.thoughts import student_prompt
 
     return student_prompt("", thought).rsplit("\n", 2)[-2] + "\n"
+
+
+def test_evaluation_batches_hold_one_thought(monkeypatch, tmp_path):
+    # outputs of one thought have similar lengths, so a batch should not mix thoughts
+    from mathdistill.evaluate import generate as gen
+    from mathdistill.evaluate.run import CHUNK, EvalConfig, generate_missing
+
+    calls = []
+
+    def fake_generate(student, prompts, batch_size, max_new_tokens, progress=None):
+        calls.append({t for p in prompts for t in ("cot", "pot", "eot") if p.endswith(_instruction(t))})
+        return ["ans = 1"] * len(prompts)
+
+    monkeypatch.setattr(gen, "load_student", lambda model, bf16: object())
+    monkeypatch.setattr(gen, "generate", fake_generate)
+    problems = {"svamp:test": ds.load("svamp:test")[:CHUNK]}  # one chunk per thought exactly
+    cfg = EvalConfig(model="any-model", splits=["svamp:test"], thoughts=["cot", "pot", "eot"], out=str(tmp_path))
+    stats = generate_missing(cfg, problems)
+    assert stats["generated"] == 3 * CHUNK
+    assert calls == [{"cot"}, {"pot"}, {"eot"}]

@@ -79,7 +79,9 @@ def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
             raise RecordError(f"{path} holds predictions of other weights ({r.get('model')}, {r['fingerprint']}) than "
                               f"{cfg.model} ({fingerprint}); evaluate into a new --out or delete that file")
         done.add((r["id"], r["thought"]))
-    jobs = [(spec, p, t) for spec, ps in problems.items() for p in ps for t in cfg.thoughts if (p.id, t) not in done]
+    # thought-major: a batch then holds one thought, whose outputs have similar lengths, so its rows
+    # wait less for the batch's longest generation (a CoT row beside 15 EoT rows sets their pace)
+    jobs = [(spec, p, t) for t in cfg.thoughts for spec, ps in problems.items() for p in ps if (p.id, t) not in done]
     total = sum(len(ps) for ps in problems.values()) * len(cfg.thoughts)
     stats = {"generated": len(jobs), "already_done": total - len(jobs), "seconds": 0.0}
     if not jobs:
