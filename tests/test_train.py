@@ -178,3 +178,32 @@ def test_trainer_falls_back_when_logits_are_more_than_the_output_layer(tokenizer
     assert trainer.fast_loss is False  # soft-capped logits: the shortcut is wrong, so it is not used
     with torch.no_grad():
         assert torch.allclose(loss, model(**_batch(tokenizer)).loss, rtol=1e-5)
+
+
+def test_mmap_threshold_is_fixed_on_glibc_unless_the_user_chose(monkeypatch):
+    import platform
+
+    from mathdistill.distill.train import fix_mmap_threshold
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert fix_mmap_threshold(0) is False  # 0 leaves glibc's own rule
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert fix_mmap_threshold(4) is True
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
+    assert fix_mmap_threshold(4) is False  # the environment wins
+    with pytest.raises(ValueError, match="mmap_threshold_mb"):
+        TrainConfig(mmap_threshold_mb=-1).validate()
+
+
+def test_memory_benchmark_reports_both_settings(tiny_causal, etd_file, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "memory.json"
+    bench = Path(__file__).parents[1] / "benchmarks" / "train_memory.py"
+    subprocess.run([sys.executable, str(bench), "--model", tiny_causal, "--data", str(etd_file), "--steps", "3",
+                    "--batch-size", "4", "--max-len", "64", "--out", str(out)], check=True, capture_output=True)
+    report = json.loads(out.read_text())
+    assert report["glibc_default"]["mmap_threshold_mb"] == 0 and report["fixed"]["mmap_threshold_mb"] == 4
+    for run in (report["glibc_default"], report["fixed"]):
+        assert run["steps"] == 3 and len(run["rss_mb_per_step"]) == 3 and run["peak_rss_mb"] > 0
