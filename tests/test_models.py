@@ -142,6 +142,8 @@ def test_unknown_names_say_what_is_known():
         resolve_hf("smolm2")
     with pytest.raises(ModelError, match="does not exist"):
         resolve_hf("./no/such/checkpoint")
+    with pytest.raises(ModelError, match="does not exist"):  # a relative run dir, not a hub id
+        resolve_hf("runs/train/not-trained-yet/model")
     with pytest.raises(ModelError, match="Known models"):
         pull("gpt2")
 

@@ -38,7 +38,7 @@ def _passthrough(name_or_path: str) -> str:
     path = Path(name_or_path).expanduser()
     if path.exists():
         return name_or_path
-    if name_or_path.startswith(("/", "./", "../", "~")):
+    if name_or_path.startswith(("/", "./", "../", "~")) or name_or_path.count("/") > 1:  # a hub id is org/name
         raise ModelError(f"{name_or_path} does not exist. Give an existing checkpoint directory, "
                          f"a hub id 'org/name', or one of: {', '.join(REGISTRY)}.")
     if "/" in name_or_path:
