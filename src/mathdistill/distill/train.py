@@ -295,10 +295,11 @@ def fix_mmap_threshold(mb: int) -> bool:
     """Make glibc serve blocks of >= `mb` MiB from mmap, always; returns whether it was set.
 
     By default glibc raises its mmap threshold (up to 32 MiB) each time a mapped block is freed. After
-    a few steps the activations of variable-length batches come from the heap instead, the heap
-    fragments and a CPU training process grows step after step: a GSM8K run (batch 16, up to 512
-    tokens) went from 10 to 20 GB and was killed for lack of memory. With the threshold fixed, the same
-    run resumed and stayed near 6.3 GB (`benchmarks/train_memory.py` measures both on the same batches).
+    a few steps the activations of variable-length batches come from the heap instead, and the heap
+    keeps what a long batch needed: the resident memory of a CPU run only ratchets up (an EoTD run on
+    SVAMP rows: 6.4 -> 9.8 GB; a GSM8K run with eager attention: 10 -> 20 GB, then killed). With the
+    threshold fixed, memory goes back after each long batch (the GSM8K run resumed: peaks of 12 GB,
+    about 6 GB between them). `benchmarks/train_memory.py` measures both on the same batches.
     Does nothing for 0, off Linux/glibc, or when MALLOC_MMAP_THRESHOLD_ is set (the user's choice wins).
     """
     if mb == 0 or "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):
