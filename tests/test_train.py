@@ -100,8 +100,10 @@ def test_full_finetune_changes_weights_saves_and_resumes(tiny_causal, etd_file, 
 
     cfg.max_steps, cfg.resume = 3, True
     resumed = train(cfg, callbacks=[CountSteps()])
-    assert resumed.steps == 3
+    assert resumed.steps == 3 and resumed.resumed_at_step == 2
     assert CountSteps.steps == 1  # continued from checkpoint-2 instead of starting over
+    # the throughput counts this process's step only, not the checkpoint's tokens as well
+    assert resumed.tokens > first.tokens and resumed.tokens_per_second * resumed.seconds < 0.75 * resumed.tokens
 
 
 def test_lora_seq2seq_is_merged_into_a_plain_checkpoint(tiny_t5, etd_file, tmp_path):

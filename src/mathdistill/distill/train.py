@@ -93,6 +93,7 @@ class TrainResult:
     tokens: int  # real (non-padding) tokens processed
     tokens_per_second: float
     final_loss: float  # last logged loss (the run's mean when it was too short to log)
+    resumed_at_step: int = 0  # with --resume: the checkpoint's step; seconds and tokens/s cover this process only
 
 
 def bf16_supported() -> bool:
@@ -334,10 +335,12 @@ def train(cfg: TrainConfig, callbacks: list | None = None) -> TrainResult:
     trainer = trainer_cls(model=model, args=training_arguments(cfg, str(checkpoints)), train_dataset=RowsDataset(items),
                           data_collator=Collator(tokenizer.pad_token_id), processing_class=tokenizer,
                           callbacks=callbacks)
+    before = json.loads((Path(resume_from) / "trainer_state.json").read_text()) if resume_from else {}
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume_from)
     seconds = time.perf_counter() - start
     tokens = int(trainer.state.num_input_tokens_seen)
+    new_tokens = tokens - int(before.get("num_input_tokens_seen", 0))  # the checkpoint's count carries over
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
 
     final = out / "model"
@@ -347,8 +350,9 @@ def train(cfg: TrainConfig, callbacks: list | None = None) -> TrainResult:
         tokenizer.save_pretrained(final)
     summary = TrainResult(
         model_dir=str(final), rows=len(rows), problems=len({r["id"] for r in rows}), steps=result.global_step,
-        seconds=round(seconds, 1), tokens=tokens, tokens_per_second=round(tokens / seconds, 1) if seconds else 0.0,
-        final_loss=round(losses[-1] if losses else result.training_loss, 4))
+        seconds=round(seconds, 1), tokens=tokens, tokens_per_second=round(new_tokens / seconds, 1) if seconds else 0.0,
+        final_loss=round(losses[-1] if losses else result.training_loss, 4),
+        resumed_at_step=int(before.get("global_step", 0)))
     if trainer.is_world_process_zero():
         meta = {"config": asdict(cfg), "base_model": model_dir, "seq2seq": seq2seq, "bf16": use_bf16(cfg.bf16),
                 "rows_at_max_len": sum(len(i["input_ids"]) >= cfg.max_len for i in items), **asdict(summary)}
