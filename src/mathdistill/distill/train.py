@@ -299,7 +299,7 @@ def fix_mmap_threshold(mb: int) -> bool:
     a few steps the activations of variable-length batches come from the heap instead, and the heap
     keeps what a long batch needed: the resident memory of a CPU run only ratchets up (an EoTD run on
     SVAMP rows: 6.4 -> 9.8 GB; a GSM8K run with eager attention: 10 -> 20 GB, then killed). With the
-    threshold fixed, memory goes back after each long batch (the GSM8K run resumed: peaks of 12 GB,
+    threshold fixed, memory goes back after each long batch (the GSM8K run resumed: peaks of 12-14 GB,
     about 6 GB between them). `benchmarks/train_memory.py` measures both on the same batches.
     Does nothing for 0, off Linux/glibc, or when MALLOC_MMAP_THRESHOLD_ is set (the user's choice wins).
     """
