@@ -5,7 +5,7 @@ reports the resident memory after every step (its mean and last value), the peak
 The peak is set by the longest batch either way; what the fix changes is whether the memory of a
 long batch goes back to the system afterwards, which matters when two jobs share the machine. `mmap_threshold_mb=0`
 leaves glibc alone (its threshold rises as mapped blocks are freed, so later activations come from a
-heap that fragments); the default of `TrainConfig` fixes it (see `distill.train.fix_mmap_threshold`).
+heap that fragments); `--fixed-mb` (4) fixes it (see `distill.train.fix_mmap_threshold`).
 
     python benchmarks/train_memory.py [--data runs/gold_etd_gsm8k/etd.jsonl] [--steps 40] \
         [--out results/train_memory.json]
