@@ -2,6 +2,7 @@
 real SmolLM2 tokenizer and real ETD-shaped rows."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -189,8 +190,14 @@ def test_mmap_threshold_is_fixed_on_glibc_unless_the_user_chose(monkeypatch):
 
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     assert fix_mmap_threshold(0) is False  # 0 leaves glibc's own rule
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert fix_mmap_threshold(4) is True
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":  # in a child: mallopt is process-wide
+        import subprocess
+        import sys
+
+        code = "from mathdistill.distill.train import fix_mmap_threshold as f; print(f(4))"
+        env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+        done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
+        assert done.stdout.strip() == "True"
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
     assert fix_mmap_threshold(4) is False  # the environment wins
     with pytest.raises(ValueError, match="mmap_threshold_mb"):

@@ -80,7 +80,8 @@ def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
                               f"{cfg.model} ({fingerprint}); evaluate into a new --out or delete that file")
         done.add((r["id"], r["thought"]))
     # thought-major: a batch then holds one thought, whose outputs have similar lengths, so its rows
-    # wait less for the batch's longest generation (a CoT row beside 15 EoT rows sets their pace)
+    # wait less for the batch's longest generation (a CoT row beside 15 EoT rows sets their pace).
+    # A stopped run thus holds the first thoughts of every problem; the rest resume later.
     jobs = [(spec, p, t) for t in cfg.thoughts for spec, ps in problems.items() for p in ps if (p.id, t) not in done]
     total = sum(len(ps) for ps in problems.values()) * len(cfg.thoughts)
     stats = {"generated": len(jobs), "already_done": total - len(jobs), "seconds": 0.0}
