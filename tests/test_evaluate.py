@@ -6,7 +6,7 @@ import json
 import pytest
 
 from mathdistill import datasets as ds
-from mathdistill.evaluate.report import ReportError, write_report
+from mathdistill.evaluate.report import ReportError, _wrap_label, write_report
 from mathdistill.evaluate.run import score_split
 from mathdistill.evaluate.vote import plausibility, plausible_vote, vote
 from mathdistill.rationales import Rationale, RecordError
@@ -126,6 +126,13 @@ def test_report_writes_tables_and_plots(tmp_path):
     for f in ("report.html", "accuracy.png", "data_scale.png"):
         assert (tmp_path / "report" / f).stat().st_size > 0
     assert "<table>" in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_plot_labels_wrap_long_run_names_at_underscores():
+    assert _wrap_label("smollm2_base_svamp") == "smollm2_base_svamp"
+    label = _wrap_label("smollm2_potd_svamp_teacher")
+    assert label == "smollm2_potd_svamp\n_teacher"
+    assert label.replace("\n", "") == "smollm2_potd_svamp_teacher"
 
 
 def test_report_without_size_differences_has_no_scale_plot(tmp_path):

@@ -81,6 +81,17 @@ def training_rows(runs: list[Run]) -> list[list[str]]:
     return rows
 
 
+def _wrap_label(name: str, width: int = 18) -> str:
+    """Break a long run name at its underscores so neighbouring tick labels do not overlap."""
+    lines: list[str] = []
+    for part in name.split("_"):
+        if lines and len(lines[-1]) + 1 + len(part) <= width:
+            lines[-1] += "_" + part
+        else:
+            lines.append(part if not lines else "_" + part)
+    return "\n".join(lines)
+
+
 def plot_accuracy(runs: list[Run], out: Path) -> Path:
     import matplotlib
 
@@ -94,7 +105,7 @@ def plot_accuracy(runs: list[Run], out: Path) -> Path:
         values = [100 * (_blocks(m).get(col) or {}).get("accuracy", 0) for _, _, m in groups]
         ax.bar([i + j * width for i in range(len(groups))], values, width, label=col)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))])
-    ax.set_xticklabels([f"{name}\n{spec}" for name, spec, _ in groups], fontsize=8)
+    ax.set_xticklabels([f"{_wrap_label(name)}\n{spec}" for name, spec, _ in groups], fontsize=8)
     ax.set_ylim(0, 100)
     ax.set_ylabel("accuracy (%)")
     ax.set_title("Accuracy per thought, vote and oracle")
