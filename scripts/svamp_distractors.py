@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from mathdistill import datasets as ds
-from mathdistill.thoughts import THOUGHTS
+from mathdistill.evaluate.breakdown import breakdown, format_breakdown, read_verdicts
 
 
 def numbers_used(equation: str) -> int:
@@ -26,23 +26,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     problems = {p.id: p for p in ds.load("svamp:test")}
-    groups: dict[str, list[dict]] = {"has distractors": [], "every number used": []}
-    for line in (args.run / "verdicts.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        p = problems[row["id"]]
-        groups["has distractors" if len(p.numbers) > numbers_used(p.equation) else "every number used"].append(row)
-    result = {"run": str(args.run), "groups": {}}
-    for name, rows in groups.items():
-        n = len(rows)
-        thoughts = [t for t in THOUGHTS if rows and t in rows[0]["thoughts"]]
-        acc = {t: round(sum(r["thoughts"][t]["correct"] for r in rows) / n, 4) for t in thoughts}
-        acc["vote"] = round(sum(r["vote"]["correct"] for r in rows) / n, 4)
-        if rows and "vote_plausible" in rows[0]:
-            acc["vote_plausible"] = round(sum(r["vote_plausible"]["correct"] for r in rows) / n, 4)
-        result["groups"][name] = {"problems": n, "accuracy": acc}
-        print(f"{name:18} {n:5d}  " + "  ".join(f"{k} {v:.1%}" for k, v in acc.items()))
+
+    def group(pid: str) -> str:
+        p = problems[pid]
+        return "has distractors" if len(p.numbers) > numbers_used(p.equation) else "every number used"
+
+    groups = breakdown(read_verdicts(args.run), group, order=["has distractors", "every number used"])
+    print(format_breakdown(groups))
     if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
+        args.out.write_text(json.dumps({"run": str(args.run), "groups": groups}, indent=2))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from mathdistill import datasets as ds
+from mathdistill.evaluate.breakdown import breakdown, read_verdicts
 from mathdistill.evaluate.report import ReportError, _wrap_label, write_report
 from mathdistill.evaluate.run import score_split
 from mathdistill.evaluate.vote import plausibility, plausible_vote, vote
@@ -267,3 +268,22 @@ def test_evaluation_batches_hold_one_thought(monkeypatch, tmp_path):
     stats = generate_missing(cfg, problems)
     assert stats["generated"] == 3 * CHUNK
     assert calls == [{"cot"}, {"pot"}, {"eot"}]
+
+
+def test_breakdown_groups_verdicts_and_names_a_bad_line(tmp_path):
+    def row(pid, cot, eot, vote):
+        return {"id": pid, "thoughts": {"cot": {"correct": cot}, "eot": {"correct": eot}},
+                "vote": {"correct": vote}, "oracle": cot or eot}
+
+    rows = [row("a/1", True, False, True), row("a/2", False, False, False), row("b/1", False, True, True),
+            row("skip/1", True, True, True)]
+    groups = breakdown(rows, lambda pid: None if pid.startswith("skip") else pid.split("/")[0],
+                       order=["b", "a", "empty"])
+    assert list(groups) == ["b", "a"]
+    assert groups["a"] == {"problems": 2, "accuracy": {"cot": 0.5, "eot": 0.0, "vote": 0.5, "oracle": 0.5}}
+    assert groups["b"]["accuracy"] == {"cot": 0.0, "eot": 1.0, "vote": 1.0, "oracle": 1.0}
+    (tmp_path / "verdicts.jsonl").write_text(json.dumps(rows[0]) + "\n{broken\n")
+    with pytest.raises(ValueError, match=r"verdicts.jsonl:2"):
+        read_verdicts(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no verdicts"):
+        read_verdicts(tmp_path / "missing")
