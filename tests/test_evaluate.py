@@ -287,3 +287,21 @@ def test_breakdown_groups_verdicts_and_names_a_bad_line(tmp_path):
         read_verdicts(tmp_path)
     with pytest.raises(FileNotFoundError, match="no verdicts"):
         read_verdicts(tmp_path / "missing")
+
+
+def test_sample_is_seeded_nested_and_in_file_order():
+    from mathdistill.evaluate.run import EvalConfig, sample_problems
+
+    problems = [ds.Problem(id=f"toy/test/{i}", dataset="toy", split="test", key=str(i), question="q", answer=i)
+                for i in range(50)]
+    small, large = sample_problems(problems, 10, seed=3), sample_problems(problems, 25, seed=3)
+    assert len(small) == 10 and len(large) == 25
+    assert [p.answer for p in small] == sorted(p.answer for p in small)
+    assert {p.id for p in small} <= {p.id for p in large}
+    assert small == sample_problems(problems, 10, seed=3) and small != sample_problems(problems, 10, seed=4)
+    assert small != problems[:10]
+    assert len(sample_problems(problems, 80)) == 50
+    with pytest.raises(ValueError, match="not both"):
+        EvalConfig(limit=5, sample=5).validate()
+    with pytest.raises(ValueError, match="sample must be at least 1"):
+        EvalConfig(sample=0).validate()

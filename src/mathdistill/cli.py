@@ -234,6 +234,8 @@ def evaluate_cmd(config: Optional[Path] = typer.Argument(None, help="YAML config
                  split: Optional[list[str]] = typer.Option(None, "--split", help="DATASET:SPLIT (repeatable)"),
                  thoughts: Optional[str] = typer.Option(None, help="comma-separated: cot,pot,eot"),
                  limit: Optional[int] = typer.Option(None, help="first N problems of each split"),
+                 sample: Optional[int] = typer.Option(None, help="a seeded random N problems of each split "
+                                                      "(--set sample_seed=K; nested: a larger N resumes a smaller)"),
                  out: Optional[Path] = typer.Option(None, "--out", help="directory for predictions, verdicts, metrics"),
                  batch_size: Optional[int] = typer.Option(None, help="prompts per generation batch"),
                  set_: Optional[list[str]] = typer.Option(None, "--set", help="override any config field: key=value")) -> None:
@@ -243,7 +245,7 @@ def evaluate_cmd(config: Optional[Path] = typer.Argument(None, help="YAML config
     from .thoughts.cot import POLICIES
 
     overrides = {"model": model, "splits": split or None, "thoughts": _thought_list(thoughts), "limit": limit,
-                 "out": str(out) if out else None, "batch_size": batch_size, **parse_overrides(set_)}
+                 "sample": sample, "out": str(out) if out else None, "batch_size": batch_size, **parse_overrides(set_)}
     cfg = load_config(EvalConfig, config, overrides, section=_section(config, "evaluate"))
     try:
         cfg.validate()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,11 @@ class EvalConfig:
     splits: list[str] = field(default_factory=lambda: ["svamp:test"])
     thoughts: list[str] = field(default_factory=lambda: list(THOUGHTS))
     limit: int | None = None  # first N problems of each split
+    # a seeded random N problems of each split, kept in file order: an unbiased estimate where a file
+    # is sorted (ASDiv by grade). The draw is a prefix of one fixed permutation per seed, so a larger
+    # sample holds every problem of a smaller one and resumes from its predictions
+    sample: int | None = None
+    sample_seed: int = 0
     out: str = "runs/eval/smollm2-etd"
     batch_size: int = 16
     max_new_tokens: int = 160
@@ -46,10 +52,28 @@ class EvalConfig:
         bad = [t for t in self.thoughts if t not in THOUGHTS]
         if bad or not self.thoughts:
             raise ValueError(f"thoughts must be a non-empty subset of {', '.join(THOUGHTS)}; got {self.thoughts}")
+        if self.limit is not None and self.sample is not None:
+            raise ValueError("give either limit (the first N problems) or sample (a random N), not both")
+        for name in ("limit", "sample"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
+
+
+def sample_problems(problems: list[ds.Problem], n: int, seed: int = 0) -> list[ds.Problem]:
+    """n problems drawn without replacement, in their file order; nested across n for one seed."""
+    order = list(range(len(problems)))
+    random.Random(seed).shuffle(order)
+    return [problems[i] for i in sorted(order[:n])]
 
 
 def _problems(cfg: EvalConfig) -> dict[str, list[ds.Problem]]:
-    return {spec: ds.load(spec)[: cfg.limit] if cfg.limit else ds.load(spec) for spec in cfg.splits}
+    out = {}
+    for spec in cfg.splits:
+        ps = ds.load(spec)
+        if cfg.sample:
+            ps = sample_problems(ps, cfg.sample, cfg.sample_seed)
+        out[spec] = ps[: cfg.limit] if cfg.limit else ps
+    return out
 
 
 def model_fingerprint(model: str) -> str:
