@@ -1,5 +1,5 @@
 """Accuracy of an evaluation on GSM8K test by the number of calculation steps in the gold solution
-(its `<<...>>` annotations): where a small student's plans stop being right.
+(its `<<...>>` calculator annotations; 0 and 1 share a bucket): where a small student's plans stop being right.
 
     python scripts/gsm8k_steps.py runs/eval/smollm2_etd_gsm8k_1500 [--out FILE.json]
 """
@@ -13,11 +13,12 @@ from pathlib import Path
 from mathdistill import datasets as ds
 from mathdistill.evaluate.breakdown import breakdown, format_breakdown, read_verdicts
 
-BUCKETS = ["1 step", "2 steps", "3 steps", "4 steps", "5+ steps"]
+BUCKETS = ["0-1 steps", "2 steps", "3 steps", "4 steps", "5+ steps"]
 
 
 def steps(solution: str) -> int:
-    return max(1, (solution or "").count("<<"))
+    """Calculator annotations in the gold solution (18 test solutions have none)."""
+    return (solution or "").count("<<")
 
 
 def main() -> None:
@@ -30,7 +31,7 @@ def main() -> None:
     def group(pid: str) -> str | None:
         if pid not in problems:
             return None
-        return BUCKETS[min(steps(problems[pid].solution), 5) - 1]
+        return BUCKETS[max(0, min(steps(problems[pid].solution), 5) - 1)]
 
     groups = breakdown(read_verdicts(args.run), group, order=BUCKETS)
     print(format_breakdown(groups))

@@ -3,7 +3,8 @@
 `breakdown(verdicts, group_of)` reads an evaluation's verdicts.jsonl rows and returns, for every
 group name that `group_of(problem_id)` gives, the number of problems and the accuracy of each thought,
 the vote, the plausible vote and the oracle (where the run has them). The analysis scripts
-(`scripts/svamp_distractors.py`, `scripts/gsm8k_steps.py`) are thin wrappers around it.
+(`scripts/svamp_distractors.py`, `scripts/gsm8k_steps.py`, `scripts/equation_types.py`) are thin
+wrappers around it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,37 @@
+"""Accuracy of an evaluation by the shape of each problem's gold equation, numbers replaced by n
+(MultiArith has five shapes, sorted in its file), for datasets whose problems carry an equation.
+
+    python scripts/equation_types.py runs/eval/smollm2_etd_gsm8k_1500_multiarith --split multiarith:test [--out FILE.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from mathdistill import datasets as ds
+from mathdistill.evaluate.breakdown import breakdown, format_breakdown, read_verdicts
+
+
+def shape(equation: str | None) -> str | None:
+    return re.sub(r"\d+(?:\.\d+)?", "n", equation) if equation else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", type=Path, help="evaluation directory with verdicts.jsonl")
+    ap.add_argument("--split", required=True, help="DATASET:SPLIT the run evaluated")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    problems = {p.id: p for p in ds.load(args.split)}
+    groups = breakdown(read_verdicts(args.run), lambda pid: shape(problems[pid].equation) if pid in problems else None)
+    groups = dict(sorted(groups.items(), key=lambda kv: -kv[1]["problems"]))
+    print(format_breakdown(groups))
+    if args.out:
+        args.out.write_text(json.dumps({"run": str(args.run), "split": args.split, "groups": groups}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
