@@ -7,22 +7,17 @@ one-step problems). Reads an evaluation's predictions and solves each EoT system
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 from mathdistill import datasets as ds
 from mathdistill.answers import close, parse_number
+from mathdistill.evaluate.breakdown import script_args
 from mathdistill.rationales import iter_jsonl_tolerant
 from mathdistill.thoughts.eot import solve
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", type=Path, help="evaluation directory with predictions.jsonl")
-    ap.add_argument("--split", required=True, help="DATASET:SPLIT the run evaluated")
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
+    args = script_args(__doc__, with_split=True)
     problems = {p.id: p for p in ds.load(args.split)}
     counts = {"problems": 0, "right": 0, "wrong": 0, "wrong_with_gold_in_a_step": 0, "unsolved": 0}
     for r in iter_jsonl_tolerant(args.run / "predictions.jsonl"):

@@ -6,13 +6,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-from pathlib import Path
 
 from mathdistill import datasets as ds
-from mathdistill.evaluate.breakdown import breakdown, format_breakdown, read_verdicts
+from mathdistill.evaluate.breakdown import breakdown, format_breakdown, read_verdicts, script_args
 
 
 def shape(equation: str | None) -> str | None:
@@ -20,11 +18,7 @@ def shape(equation: str | None) -> str | None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", type=Path, help="evaluation directory with verdicts.jsonl")
-    ap.add_argument("--split", required=True, help="DATASET:SPLIT the run evaluated")
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
+    args = script_args(__doc__, with_split=True)
     problems = {p.id: p for p in ds.load(args.split)}
     groups = breakdown(read_verdicts(args.run), lambda pid: shape(problems[pid].equation) if pid in problems else None)
     groups = dict(sorted(groups.items(), key=lambda kv: -kv[1]["problems"]))

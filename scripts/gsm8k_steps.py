@@ -6,12 +6,10 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 from mathdistill import datasets as ds
-from mathdistill.evaluate.breakdown import breakdown, format_breakdown, read_verdicts
+from mathdistill.evaluate.breakdown import breakdown, format_breakdown, read_verdicts, script_args
 
 BUCKETS = ["0-1 steps", "2 steps", "3 steps", "4 steps", "5+ steps"]
 
@@ -22,10 +20,7 @@ def steps(solution: str) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", type=Path, help="evaluation directory with verdicts.jsonl")
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
+    args = script_args(__doc__)
     problems = {p.id: p for p in ds.load("gsm8k:test")}
 
     def group(pid: str) -> str | None:

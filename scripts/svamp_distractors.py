@@ -7,13 +7,11 @@ trained on MAWPS+ASDiv-A, where most equations use every number.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-from pathlib import Path
 
 from mathdistill import datasets as ds
-from mathdistill.evaluate.breakdown import breakdown, format_breakdown, read_verdicts
+from mathdistill.evaluate.breakdown import breakdown, format_breakdown, read_verdicts, script_args
 
 
 def numbers_used(equation: str) -> int:
@@ -21,10 +19,7 @@ def numbers_used(equation: str) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", type=Path, help="evaluation directory with verdicts.jsonl")
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
+    args = script_args(__doc__)
     problems = {p.id: p for p in ds.load("svamp:test")}
 
     def group(pid: str) -> str:

@@ -2,6 +2,7 @@
 resumable evaluation runs, reports, and `solve`'s verified work."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -305,3 +306,31 @@ def test_sample_is_seeded_nested_and_in_file_order():
         EvalConfig(limit=5, sample=5).validate()
     with pytest.raises(ValueError, match="sample must be at least 1"):
         EvalConfig(sample=0).validate()
+
+
+def test_analysis_scripts_read_a_run_and_write_json(tmp_path):
+    """scripts/eot_overshoot.py and scripts/equation_types.py on a two-problem SVAMP run: the first
+    EoT answer is right, the second overshoots (its step holds the gold value, then adds 7)."""
+    import subprocess
+    import sys
+
+    problems = ds.load("svamp:test")[:2]
+    g = [p.answer for p in problems]
+    texts = [{"eot": f"ans = {g[0]}"}, {"eot": f"step1 = {g[1]} + 0\nans = step1 + 7"}]
+    records = _records(problems, texts)
+    _, rows = score_split(records, problems, ["eot"], "flexible", workers=1)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "verdicts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "predictions.jsonl").write_text("".join(json.dumps({"id": r.id, "thought": r.thought, "text": r.text}) + "\n"
+                                                   for r in records))
+    root = Path(__file__).resolve().parents[1] / "scripts"
+    subprocess.run([sys.executable, root / "eot_overshoot.py", run, "--split", "svamp:test", "--out", tmp_path / "o.json"],
+                   check=True, capture_output=True)
+    over = json.loads((tmp_path / "o.json").read_text())
+    assert (over["problems"], over["right"], over["wrong"], over["wrong_with_gold_in_a_step"]) == (2, 1, 1, 1)
+    subprocess.run([sys.executable, root / "equation_types.py", run, "--split", "svamp:test", "--out", tmp_path / "s.json"],
+                   check=True, capture_output=True)
+    shapes = json.loads((tmp_path / "s.json").read_text())["groups"]
+    assert sum(g["problems"] for g in shapes.values()) == 2
+    assert sum(g["accuracy"]["eot"] * g["problems"] for g in shapes.values()) == 1

@@ -9,6 +9,7 @@ wrappers around it.
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -59,3 +60,13 @@ def format_breakdown(groups: dict[str, dict]) -> str:
     width = max((len(g) for g in groups), default=0)
     return "\n".join(f"{name:{width}} {g['problems']:5d}  " + "  ".join(f"{k} {v:.1%}" for k, v in g["accuracy"].items())
                      for name, g in groups.items())
+
+
+def script_args(doc: str | None, with_split: bool = False) -> argparse.Namespace:
+    """The analysis scripts' command line: an evaluation directory, [--split], [--out FILE.json]."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", type=Path, help="evaluation directory (verdicts.jsonl, predictions.jsonl)")
+    if with_split:
+        ap.add_argument("--split", required=True, help="DATASET:SPLIT the run evaluated")
+    ap.add_argument("--out", type=Path, help="write the result as JSON here")
+    return ap.parse_args()
