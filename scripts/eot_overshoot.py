@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from mathdistill import datasets as ds
-from mathdistill.answers import close, parse_number
+from mathdistill.answers import close
 from mathdistill.evaluate.breakdown import script_args
 from mathdistill.rationales import iter_jsonl_tolerant
 from mathdistill.thoughts.eot import solve
@@ -29,15 +29,14 @@ def main() -> None:
         if res.value is None:
             counts["unsolved"] += 1
             continue
-        value = parse_number(str(float(res.value)))
-        if value is not None and close(value, gold):
+        if close(float(res.value), gold):
             counts["right"] += 1
             continue
         counts["wrong"] += 1
         # intermediate values, leaving out numbers copied from the question (a step "a = 9" is no work)
         given = problems[r["id"]].numbers
-        steps = [parse_number(str(float(v))) for k, v in res.values.items() if k != res.target]
-        steps = [v for v in steps if v is not None and not any(close(v, g) for g in given)]
+        steps = [float(v) for k, v in res.values.items() if k != res.target]
+        steps = [v for v in steps if not any(close(v, g) for g in given)]
         if any(close(v, gold) for v in steps):
             counts["wrong_with_gold_in_a_step"] += 1
     print(", ".join(f"{k} {v}" for k, v in counts.items()))

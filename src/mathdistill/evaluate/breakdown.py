@@ -10,10 +10,10 @@ wrappers around it.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from mathdistill.datasets.formats import read_jsonl
 from mathdistill.thoughts import THOUGHTS
 
 
@@ -21,14 +21,7 @@ def read_verdicts(run: Path) -> list[dict]:
     path = Path(run) / "verdicts.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no verdicts (run `mathdistill evaluate` into {run} first)")
-    rows = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from None
-    return rows
+    return [row for _, row in read_jsonl(path, error=ValueError)]
 
 
 def breakdown(verdicts: Iterable[dict], group_of: Callable[[str], str | None],
