@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from mathdistill import datasets as ds
-from mathdistill.evaluate.generate import generate, load_student
+from mathdistill.distill.student import load_student
+from mathdistill.evaluate.backends.hf import generate
 from mathdistill.thoughts import student_prompt
 
 DEMO_MODEL = Path("runs/demo/train/model")

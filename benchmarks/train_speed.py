@@ -30,14 +30,12 @@ from mathdistill.distill.train import (
     RowsDataset,
     TrainConfig,
     encode,
-    is_seq2seq,
     load_rows,
     load_student_for_training,
-    load_tokenizer,
     make_student_trainer,
     training_arguments,
-    use_bf16,
 )
+from mathdistill.distill.student import is_seq2seq, load_tokenizer, use_bf16
 from mathdistill.models import resolve_hf
 
 

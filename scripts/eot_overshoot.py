@@ -12,7 +12,7 @@ import json
 from mathdistill import datasets as ds
 from mathdistill.answers import close
 from mathdistill.evaluate.breakdown import script_args
-from mathdistill.rationales import iter_jsonl_tolerant
+from mathdistill.jsonl import iter_jsonl_tolerant
 from mathdistill.thoughts.eot import solve
 
 

@@ -23,7 +23,7 @@ def data_root() -> Path:
 # Tiny random students with the real SmolLM2 tokenizer (tests of training, evaluation, the demo).
 @pytest.fixture(scope="session")
 def tokenizer():
-    from mathdistill.distill.train import load_tokenizer
+    from mathdistill.distill.student import load_tokenizer
     from mathdistill.models import resolve_hf
 
     return load_tokenizer(resolve_hf("smollm2-135m"))

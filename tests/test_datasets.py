@@ -233,7 +233,7 @@ def test_distractor_split_adds_one_unneeded_statement_about_somebody_else():
     assert on_topic > len(aug) / 2
     assert ds.get(aug[5].id) == aug[5]
     # the gold teacher still writes verified rationales for them, none using the distractor's number
-    from mathdistill.evaluate.score import verify
+    from mathdistill.verify import verify
     from mathdistill.rationales import Rationale
 
     sample = aug[:150]

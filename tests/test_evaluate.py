@@ -179,7 +179,8 @@ def test_report_renders_encoder_distillation_results(tmp_path):
 # (the `tiny_causal` fixture is in conftest.py)
 
 def test_batched_left_padded_generation_matches_one_at_a_time(tiny_causal):
-    from mathdistill.evaluate.generate import generate, load_student
+    from mathdistill.distill.student import load_student
+    from mathdistill.evaluate.backends.hf import generate
 
     student = load_student(tiny_causal, bf16=False)
     prompts = ["Question: 1 + 1?\nLet's think step by step.\n",
@@ -232,17 +233,29 @@ def test_evaluate_is_resumable(tiny_causal, tmp_path):
 
 
 def test_solve_checks_each_thought_and_votes_both_ways(monkeypatch):
-    from mathdistill.evaluate import generate as gen
+    from mathdistill.evaluate import backends
     from mathdistill.solve import solve
 
     texts = {"cot": "So she has 7 apples. The answer is 7.", "pot": "ans = 3 - 7", "eot": "x = 7 / 2\nans = x"}
-    monkeypatch.setattr(gen, "load_student", lambda model: object())
-    monkeypatch.setattr(gen, "generate", lambda student, prompts, batch_size, max_new_tokens:
-                        [next(text for t, text in texts.items() if p.endswith(_instruction(t))) for p in prompts])
+    monkeypatch.setattr(backends, "open_backend", lambda kind, model, **kw: FakeBackend(
+        lambda prompts: [next(text for t, text in texts.items() if p.endswith(_instruction(t))) for p in prompts]))
     sol = solve("Ann has 7 apples. How many apples does she have?", "any-model")
     assert [(a.thought, a.answer) for a in sol.answers] == [("cot", "7"), ("pot", "-4"), ("eot", "3.5")]
     assert "sandbox" in sol.answers[1].work and "solved" in sol.answers[2].work
     assert sol.vote.answer == "3.5" and sol.plausible.answer == "7" and sol.plausible.support == ("cot",)
+
+
+class FakeBackend:
+    name, model = "fake", "fake"
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def generate(self, prompts, max_new_tokens, progress=None):
+        return self.answer(prompts)
+
+    def close(self):
+        pass
 
 
 def _instruction(thought: str) -> str:
@@ -253,17 +266,16 @@ def _instruction(thought: str) -> str:
 
 def test_evaluation_batches_hold_one_thought(monkeypatch, tmp_path):
     # outputs of one thought have similar lengths, so a batch should not mix thoughts
-    from mathdistill.evaluate import generate as gen
+    from mathdistill.evaluate import backends
     from mathdistill.evaluate.run import CHUNK, EvalConfig, generate_missing
 
     calls = []
 
-    def fake_generate(student, prompts, batch_size, max_new_tokens, progress=None):
+    def fake_generate(prompts):
         calls.append({t for p in prompts for t in ("cot", "pot", "eot") if p.endswith(_instruction(t))})
         return ["ans = 1"] * len(prompts)
 
-    monkeypatch.setattr(gen, "load_student", lambda model, bf16: object())
-    monkeypatch.setattr(gen, "generate", fake_generate)
+    monkeypatch.setattr(backends, "open_backend", lambda kind, model, **kw: FakeBackend(fake_generate))
     problems = {"svamp:test": ds.load("svamp:test")[:CHUNK]}  # one chunk per thought exactly
     cfg = EvalConfig(model="any-model", splits=["svamp:test"], thoughts=["cot", "pot", "eot"], out=str(tmp_path))
     stats = generate_missing(cfg, problems)

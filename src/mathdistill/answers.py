@@ -175,3 +175,13 @@ def _why(p: float, g: float) -> str:
     if g != 0 and p != 0 and close(1 / p, g):
         return "reciprocal"
     return "wrong value"
+
+
+def format_value(value: object) -> str | None:
+    """A solver or sandbox value as answer text: integers exactly, other rationals as floats."""
+    if value is None:
+        return None
+    f = parse_fraction(value)
+    if f is not None and f.denominator != 1:
+        return repr(float(f))
+    return str(f) if f is not None else str(value)

@@ -15,7 +15,7 @@ from .config import ConfigError
 from .models import ModelError
 from .encoder_kd.cli import app as encoder_kd_app
 from .models.cli import app as models_app
-from .rationales import RecordError
+from .jsonl import RecordError
 from .teachers.openai_compat import TeacherError
 
 app = typer.Typer(help="Distil math reasoning from large teachers into small students, with verified answers.",
@@ -83,7 +83,7 @@ def score(spec: str = typer.Argument(..., help="DATASET:SPLIT the records belong
           policy: str = typer.Option("flexible", help="CoT answer extraction: strict | flexible"),
           workers: int = typer.Option(0, help="parallel workers (0: one per core)")) -> None:
     """Verify every rationale against the gold answer (CoT extraction, PoT sandbox, EoT solver)."""
-    from .evaluate.score import summarize, verify
+    from .verify import summarize, verify
     from .rationales import read_records
     from .thoughts.cot import POLICIES
 

@@ -9,58 +9,52 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .evaluate.score import format_value
 from .evaluate.vote import Vote, plausible_vote, vote
-from .thoughts import THOUGHTS, student_prompt
-from .thoughts.cot import extract_answer
-from .thoughts.eot import solve as solve_eot
-from .thoughts.pot import extract_program
+from .thoughts import THOUGHTS, Checker, ThoughtAnswer, answer, student_prompt
 
 
 @dataclass
-class ThoughtAnswer:
+class ThoughtSolution:
     thought: str
     text: str  # what the student wrote
-    answer: str | None
-    work: str  # how the answer was obtained: sandbox result, solved variables, extraction rule
-    failure: str | None = None
+    produced: ThoughtAnswer  # its answer and the work behind it
+
+    @property
+    def answer(self) -> str | None:
+        return self.produced.answer
+
+    @property
+    def work(self) -> str:
+        return self.produced.work
+
+    @property
+    def failure(self) -> str | None:
+        return self.produced.failure
 
 
 @dataclass
 class Solution:
     question: str
-    answers: list[ThoughtAnswer] = field(default_factory=list)
+    answers: list[ThoughtSolution] = field(default_factory=list)
     vote: Vote | None = None
     plausible: Vote | None = None  # the vote over the most plausible answers (evaluate.vote)
 
 
-def check_rationale(thought: str, text: str, policy: str = "flexible") -> ThoughtAnswer:
+def check_rationale(thought: str, text: str, policy: str = "flexible") -> ThoughtSolution:
     """The answer a rationale produces, and the work behind it."""
-    if thought == "cot":
-        ex = extract_answer(text, policy)
-        return ThoughtAnswer(thought, text, ex.answer, f"answer extracted by rule '{ex.how}' ({policy} policy)",
-                             None if ex.answer else "no answer found")
-    if thought == "pot":
-        from .sandbox import run_program
-
-        res = run_program(extract_program(text))
-        work = f"program ran in the sandbox: ans = {res.answer}" if res.ok else f"program failed: {res.reason}"
-        return ThoughtAnswer(thought, text, res.answer, work, res.reason)
-    result = solve_eot(text)
-    if not result.ok:
-        return ThoughtAnswer(thought, text, None, f"solver: {result.reason}", result.reason)
-    solved = ", ".join(f"{k} = {format_value(v)}" for k, v in result.values.items())
-    return ThoughtAnswer(thought, text, format_value(result.value), f"solved ({result.method}): {solved}")
+    return ThoughtSolution(thought, text, answer(thought, text, Checker(policy=policy)))
 
 
 def solve(question: str, model: str, thoughts: list[str] | None = None, max_new_tokens: int = 160,
-          policy: str = "flexible") -> Solution:
-    from .evaluate.generate import generate, load_student
+          policy: str = "flexible", backend_kind: str = "transformers") -> Solution:
+    from .evaluate import backends
 
     thoughts = list(thoughts or THOUGHTS)
-    student = load_student(model)
-    texts = generate(student, [student_prompt(question, t) for t in thoughts], batch_size=len(thoughts),
-                     max_new_tokens=max_new_tokens)
+    backend = backends.open_backend(backend_kind, model)
+    try:
+        texts = backend.generate([student_prompt(question, t) for t in thoughts], max_new_tokens)
+    finally:
+        backend.close()
     answers = [check_rationale(t, text, policy) for t, text in zip(thoughts, texts)]
     given = {a.thought: a.answer for a in answers}
     return Solution(question, answers, vote(given), plausible_vote(given))

@@ -8,22 +8,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Iterator
 
+from .. import jsonl
 from .problem import DataError
 
 
 def read_jsonl(path: Path, error: type[Exception] = DataError) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line; `error` is raised with file:line."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise error(f"{path}:{lineno}: not valid JSON ({e.msg}); the file may be truncated") from None
-            if not isinstance(obj, dict):
-                raise error(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+    return jsonl.read_jsonl(path, error)
 
 
 def read_json(path: Path) -> object:

@@ -1,8 +1,8 @@
 """`mathdistill build-dataset`: raw rationales -> the verified ETD training set.
 
 1. read the raw logs (records a teacher failed to produce are counted, not kept);
-2. refuse every problem whose normalised question appears in an evaluation split
-   (contamination guard; the count is reported);
+2. refuse every problem whose question appears in an evaluation split, as the same normalised
+   text or as a near duplicate (`datasets.text.ContaminationGuard`; counts and reasons reported);
 3. verify every rationale with the scoring machinery (CoT with the *strict* policy: training
    targets must state their answer explicitly; PoT in the sandbox; EoT with the solver);
 4. keep the correct ones, drop duplicates (same problem, thought and normalised text);
@@ -17,15 +17,16 @@ the output as `<out>.report.json`.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import datasets as ds
-from ..evaluate.score import verify
-from ..rationales import Rationale, RecordError, iter_jsonl_tolerant, parse_record
+from ..datasets.text import ContaminationGuard
+from ..jsonl import RecordError, iter_jsonl_tolerant
+from ..rationales import Rationale, parse_record
 from ..thoughts import INSTRUCTIONS, THOUGHTS, student_prompt
+from ..verify import verify
 
 
 @dataclass
@@ -36,10 +37,6 @@ class BuildConfig:
     eval_splits: list[str] = field(default_factory=lambda: list(ds.EVAL_SPLITS))
     cot_policy: str = "strict"
     workers: int | None = None
-
-
-def normalise_question(text: str) -> str:
-    return re.sub(r"[^a-z0-9\u4e00-\u9fff]+", " ", text.lower()).strip()
 
 
 def _splits_of(ids) -> list[str]:
@@ -68,10 +65,14 @@ def build_dataset(cfg: BuildConfig, progress=None) -> dict:
             records.append(r)
     problems = ds.by_id(ds.load_many(_splits_of({r.id for r in records})))
 
-    eval_questions = {normalise_question(p.question): p.id for p in ds.load_many(cfg.eval_splits)}
-    contaminated = {pid for pid, p in problems.items()
-                    if normalise_question(p.question) in eval_questions and eval_questions[normalise_question(p.question)] != pid
-                    or f"{p.dataset}:{p.split}" in cfg.eval_splits}
+    guard = ContaminationGuard(ds.load_many(cfg.eval_splits))
+    why: Counter = Counter()
+    contaminated = set()
+    for pid, p in problems.items():
+        hit = "in an evaluation split" if f"{p.dataset}:{p.split}" in cfg.eval_splits else guard.match(p.question, pid)
+        if hit:
+            contaminated.add(pid)
+            why[hit if isinstance(hit, str) else hit.how.split(" (")[0]] += 1
     clean = [r for r in records if r.id not in contaminated]
 
     verdicts = verify(clean, problems, policy=cfg.cot_policy, workers=cfg.workers, progress=progress)
@@ -105,6 +106,7 @@ def build_dataset(cfg: BuildConfig, progress=None) -> dict:
     report = {
         "out": str(out), "rows": len(rows), "problems": len({r["id"] for r in rows}),
         "contaminated_problems_refused": len(contaminated & {r.id for r in records}),
+        "contamination_reasons": dict(why),
         "rows_by_split": dict(Counter(row["id"].rsplit("/", 1)[0].replace("/", ":") for row in rows)),
         "cot_policy": cfg.cot_policy,
         "by_thought_teacher": {f"{t}|{teacher}": {"total": c["total"], "kept": c["kept"],

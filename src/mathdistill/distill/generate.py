@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import datasets as ds
-from ..rationales import JsonlAppender, iter_jsonl_tolerant
+from ..jsonl import JsonlAppender, iter_jsonl_tolerant
 from ..thoughts import THOUGHTS, teacher_messages
 
 

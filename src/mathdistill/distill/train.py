@@ -32,8 +32,9 @@ from typing import Any
 
 import torch
 
-from ..rationales import RecordError, iter_jsonl_tolerant
+from ..jsonl import RecordError, iter_jsonl_tolerant
 from ..thoughts import THOUGHTS, student_prompt
+from .student import is_seq2seq, load_tokenizer, use_bf16
 
 logger = logging.getLogger(__name__)
 IGNORE = -100  # label value the loss skips
@@ -96,22 +97,6 @@ class TrainResult:
     resumed_at_step: int = 0  # with --resume: the checkpoint's step; seconds and tokens/s cover this process only
 
 
-def bf16_supported() -> bool:
-    """True where bf16 autocast is fast: CUDA with bf16, or a CPU with AMX / avx512_bf16."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def use_bf16(setting: str | bool) -> bool:
-    s = str(setting).lower()
-    return bf16_supported() if s == "auto" else s == "true"
-
-
 def load_rows(paths: list[str], thoughts: list[str], limit: int | None = None) -> list[dict]:
     """ETD rows of the chosen thoughts; `limit` keeps the first N problems in file order."""
     rows: list[dict] = []
@@ -133,21 +118,6 @@ def load_rows(paths: list[str], thoughts: list[str], limit: int | None = None) -
     if not rows:
         raise RecordError(f"no training rows for thoughts {thoughts} in {', '.join(paths)}")
     return rows
-
-
-def is_seq2seq(model_dir: str) -> bool:
-    from transformers import AutoConfig
-
-    return bool(getattr(AutoConfig.from_pretrained(model_dir), "is_encoder_decoder", False))
-
-
-def load_tokenizer(model_dir: str):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    if tok.pad_token is None:  # GPT-2 family: pad with EOS; labels are masked by position, not id
-        tok.pad_token = tok.eos_token
-    return tok
 
 
 def encode(tokenizer, question: str, thought: str, completion: str, seq2seq: bool, max_len: int) -> dict:

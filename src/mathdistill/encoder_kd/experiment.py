@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from mathdistill import datasets
-from mathdistill.distill.dataset import normalise_question
+from mathdistill.datasets.text import normalise_question
 
 from .compress import make_compressor
 from .distill import DistillConfig, distill

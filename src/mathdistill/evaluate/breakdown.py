@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from mathdistill.datasets.formats import read_jsonl
+from ..jsonl import read_jsonl
 from mathdistill.thoughts import THOUGHTS
 
 

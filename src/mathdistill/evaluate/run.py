@@ -3,7 +3,7 @@
     <out>/predictions.jsonl  {id, thought, text, split, model, fingerprint}: appended as batches
                              finish, so a killed evaluation resumes where it stopped (done (id,
                              thought) skipped); predictions of other weights are refused, not mixed
-    <out>/verdicts.jsonl     every prediction graded by `evaluate.score.verify`, plus the vote
+    <out>/verdicts.jsonl     every prediction graded by `mathdistill.verify`, plus the vote
     <out>/metrics.json       per split: accuracy per thought, vote, oracle ("any thought right")
 """
 
@@ -19,9 +19,11 @@ from pathlib import Path
 
 from .. import datasets as ds
 from ..answers import compare
-from ..rationales import JsonlAppender, Rationale, RecordError, iter_jsonl_tolerant
+from ..jsonl import JsonlAppender, RecordError, iter_jsonl_tolerant
+from ..rationales import Rationale
 from ..thoughts import THOUGHTS, student_prompt
-from .score import summarize, verify
+from ..verify import summarize, verify
+from . import backends
 from .vote import PRIORITY, plausible_vote, vote
 
 CHUNK = 64  # prompts generated between appends to predictions.jsonl
@@ -39,6 +41,7 @@ class EvalConfig:
     sample: int | None = None
     sample_seed: int = 0
     out: str = "runs/eval/smollm2-etd"
+    backend: str = "transformers"  # how the student generates (evaluate.backends)
     batch_size: int = 16
     max_new_tokens: int = 160
     policy: str = "flexible"  # CoT answer extraction policy (named in the metrics)
@@ -79,7 +82,10 @@ def _problems(cfg: EvalConfig) -> dict[str, list[ds.Problem]]:
 def model_fingerprint(model: str) -> str:
     """A short hash of a local checkpoint's weights (a name or hub id stands for itself), so a
     resumed evaluation never mixes predictions of two different trainings saved to one path."""
-    files = sorted(p for ext in ("*.safetensors", "*.bin") for p in Path(model).glob(ext)) if Path(model).is_dir() else []
+    path = Path(model)
+    files = sorted(p for ext in ("*.safetensors", "*.bin") for p in path.glob(ext)) if path.is_dir() else []
+    if path.is_file():  # a single-file checkpoint (GGUF)
+        files = [path]
     if not files:
         return model
     h = hashlib.sha256()
@@ -93,8 +99,6 @@ def model_fingerprint(model: str) -> str:
 def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
                      progress: Callable[[int, int], object] | None = None) -> dict:
     """Generate predictions not yet in predictions.jsonl; returns counts and throughput."""
-    from .generate import generate, load_student
-
     path = Path(cfg.out) / "predictions.jsonl"
     fingerprint = model_fingerprint(cfg.model)
     done = set()
@@ -111,23 +115,30 @@ def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
     stats = {"generated": len(jobs), "already_done": total - len(jobs), "seconds": 0.0}
     if not jobs:
         return stats
-    student = load_student(cfg.model, cfg.bf16)
+    backend = backends.open_backend(cfg.backend, cfg.model, **_backend_options(cfg))
     bar = progress(total, total - len(jobs)) if progress else None
     start = time.perf_counter()
     with JsonlAppender(path) as log:
         for i in range(0, len(jobs), CHUNK):
             part = jobs[i: i + CHUNK]
-            texts = generate(student, [student_prompt(p.question, t) for _, p, t in part], cfg.batch_size,
-                             cfg.max_new_tokens, progress=bar.update if bar else None)
+            texts = backend.generate([student_prompt(p.question, t) for _, p, t in part], cfg.max_new_tokens,
+                                     progress=bar.update if bar else None)
             log.write_many({"id": p.id, "thought": t, "text": text, "split": spec, "model": cfg.model,
-                            "fingerprint": fingerprint}
+                            "fingerprint": fingerprint, "backend": cfg.backend}
                            for (spec, p, t), text in zip(part, texts))
+    backend.close()
     elapsed = time.perf_counter() - start
     stats["seconds"] = round(elapsed, 1)
     stats["generations_per_second"] = round(len(jobs) / elapsed, 3)  # unrounded: a fast run can take < 0.05 s
     if bar:
         bar.close()
     return stats
+
+
+def _backend_options(cfg: EvalConfig) -> dict:
+    if cfg.backend == "transformers":
+        return {"bf16": cfg.bf16, "batch_size": cfg.batch_size}
+    return {}
 
 
 def _vote_row(v, gold) -> dict:
@@ -175,14 +186,14 @@ def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None 
     if cfg.regrade_only:
         if (out / "metrics.json").is_file():
             earlier = json.loads((out / "metrics.json").read_text())
-        if not (out / "predictions.jsonl").is_file():
-            raise RecordError(f"{out / 'predictions.jsonl'}: nothing to regrade")
+        if predictions_file(out) is None:
+            raise RecordError(f"{out / 'predictions.jsonl'}: nothing to regrade (nor a .gz of it)")
         gen = {**earlier.get("generation", {}), "regraded": True}
     else:
         gen = generate_missing(cfg, problems, progress)
     wanted = {p.id for ps in problems.values() for p in ps}
     records: dict[tuple[str, str], Rationale] = {}
-    for r in iter_jsonl_tolerant(out / "predictions.jsonl"):
+    for r in iter_jsonl_tolerant(predictions_file(out) or out / "predictions.jsonl"):
         if r["id"] in wanted and r["thought"] in cfg.thoughts:
             records[(r["id"], r["thought"])] = Rationale(r["id"], r["thought"], r["text"])
     metrics: dict = {"model": cfg.model, "cot_policy": cfg.policy, "vote_tie_rule": " > ".join(PRIORITY),
@@ -197,6 +208,14 @@ def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None 
     (out / "verdicts.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in all_rows))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def predictions_file(out: Path) -> Path | None:
+    """A run's predictions: the live log, else its gzipped copy (what results/ commits)."""
+    for name in ("predictions.jsonl", "predictions.jsonl.gz"):
+        if (out / name).is_file():
+            return out / name
+    return None
 
 
 def _training_meta(model: str) -> dict | None:

@@ -517,7 +517,7 @@ def gold_yield(spec: str, thoughts=("cot", "pot", "eot"), workers: int | None = 
     from collections import Counter
 
     from .. import datasets as ds
-    from ..evaluate.score import verify
+    from ..verify import verify
 
     problems = ds.load(spec)
     rationales, failures = gold_rationales(problems, thoughts)

@@ -1,14 +1,34 @@
 """The three thought forms: Chain-of-Thought, Program-of-Thought, Equation-of-Thought.
 
 For each: the instruction the student is given (from the EoTD paper), the teacher prompt
-(few-shot, exemplars written for this project), and how its text is cleaned before checking.
+(few-shot, exemplars written for this project), and how a rationale becomes an answer: every
+thought module has `answer(text, checker)` and `answer_many(texts, checker, progress)` (see
+`base`), reached through `kind(name)`, so callers never branch on the thought.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+
+from . import cot, eot, pot
+from .base import POLICIES, Checker, ThoughtAnswer
 from .exemplars import EXEMPLARS
 
 THOUGHTS = ("cot", "pot", "eot")
+_KINDS: dict[str, ModuleType] = {"cot": cot, "pot": pot, "eot": eot}
+
+
+def kind(thought: str) -> ModuleType:
+    """The module that turns a rationale of this thought into an answer."""
+    try:
+        return _KINDS[thought]
+    except KeyError:
+        raise ValueError(f"unknown thought {thought!r}; use one of {', '.join(THOUGHTS)}") from None
+
+
+def answer(thought: str, text: str, checker: Checker | None = None) -> ThoughtAnswer:
+    """The answer one rationale produces (no gold involved): CoT extraction, PoT sandbox, EoT solver."""
+    return kind(thought).answer(text, checker)
 
 # Student instructions, as in Zhu et al. (EoTD / ETD).
 INSTRUCTIONS = {

@@ -14,9 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..answers import parse_number
+from collections.abc import Callable, Sequence
+from functools import partial
 
-POLICIES = ("strict", "flexible")
+from ..answers import parse_number
+from .base import POLICIES, Checker, ThoughtAnswer, map_pure
 
 _NUM = r"-?\$?\s?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?%?|-?\.\d+"
 _MARKERS = [
@@ -55,3 +57,20 @@ def extract_answer(text: str, policy: str = "flexible") -> Extraction:
         if found:
             return Extraction(found[-1].strip(), how)
     return Extraction(None, "none")
+
+
+def _answer(policy: str, text: str) -> ThoughtAnswer:
+    ex = extract_answer(text, policy)
+    work = f"answer extracted by rule '{ex.how}' ({policy} policy)"
+    return ThoughtAnswer(ex.answer, None if ex.answer is not None else "no answer found", work,
+                         {"rule": ex.how, "policy": policy})
+
+
+def answer(text: str, checker: Checker | None = None) -> ThoughtAnswer:
+    """The answer the prose states, by the checker's extraction policy."""
+    return _answer((checker or Checker()).policy, text)
+
+
+def answer_many(texts: Sequence[str], checker: Checker,
+                progress: Callable[[int], None] | None = None) -> list[ThoughtAnswer]:
+    return map_pure(partial(_answer, checker.policy), texts, checker, progress)

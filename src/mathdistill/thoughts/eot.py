@@ -3,7 +3,11 @@ The parser itself ignores fences, headers and prose lines; here a reply is cut t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+from ..answers import format_value
 from ..equations import SolveResult, solve_text
+from .base import Checker, ThoughtAnswer, map_pure
 from .pot import extract_program
 
 MAX_SYSTEM_CHARS = 10_000
@@ -16,3 +20,24 @@ def extract_system(text: str) -> str:
 
 def solve(text: str, timeout: float = 2.0) -> SolveResult:
     return solve_text(extract_system(text), target="ans", timeout=timeout)
+
+
+def _answer(text: str) -> ThoughtAnswer:
+    result = solve(text)
+    if not result.ok:
+        return ThoughtAnswer(None, result.reason, f"solver: {result.reason}",
+                             {"method": result.method, "values": {}})
+    values = {k: format_value(v) for k, v in result.values.items()}
+    solved = ", ".join(f"{k} = {v}" for k, v in values.items())
+    return ThoughtAnswer(format_value(result.value), None, f"solved ({result.method}): {solved}",
+                         {"method": result.method, "values": values})
+
+
+def answer(text: str, checker: Checker | None = None) -> ThoughtAnswer:
+    """The value of `ans` in the solved system."""
+    return _answer(text)
+
+
+def answer_many(texts: Sequence[str], checker: Checker,
+                progress: Callable[[int], None] | None = None) -> list[ThoughtAnswer]:
+    return map_pure(_answer, texts, checker, progress)

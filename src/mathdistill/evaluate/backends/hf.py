@@ -1,42 +1,35 @@
-"""Batched student generation: left padding, a KV cache, greedy by default.
+"""The transformers backend: batched greedy generation with left padding and a KV cache.
 
 Prompts are sorted by length before batching so a batch pads little; outputs come back in input
-order. The prompt is `student_prompt(question, thought)` tokenized exactly as in training
-(`distill.train.encode`), with no chat template.
+order. The prompt is `student_prompt(question, thought)` tokenized exactly as in training, with
+no chat template.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 
-from ..distill.train import is_seq2seq, load_tokenizer, use_bf16
+from ...distill.student import Student, load_student
 
 
-@dataclass
-class Student:
-    model: object
-    tokenizer: object
-    seq2seq: bool
-    bf16: bool
-    path: str
+class TransformersBackend:
+    """A student loaded in this process (`distill.student.load_student`)."""
 
+    name = "transformers"
 
-def load_student(model: str, bf16: str | bool = "auto") -> Student:
-    """A trained student (or any registry name / hub id / checkpoint dir) ready to generate."""
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+    def __init__(self, model: str, bf16: str | bool = "auto", batch_size: int = 16):
+        self.model = model
+        self.student = load_student(model, bf16)
+        self.batch_size = batch_size
 
-    from ..models import resolve_hf
+    def generate(self, prompts: Sequence[str], max_new_tokens: int,
+                 progress: Callable[[int], None] | None = None) -> list[str]:
+        return generate(self.student, prompts, self.batch_size, max_new_tokens, progress)
 
-    path = resolve_hf(model)
-    seq2seq = is_seq2seq(path)
-    cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    net = cls.from_pretrained(path, dtype=torch.float32).eval()
-    tok = load_tokenizer(path)
-    tok.padding_side = "left"  # causal batches must end where generation starts
-    return Student(net, tok, seq2seq, use_bf16(bf16), path)
+    def close(self) -> None:
+        pass
 
 
 def generate(student: Student, prompts: Sequence[str], batch_size: int = 16, max_new_tokens: int = 160,

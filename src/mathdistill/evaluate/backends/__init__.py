@@ -1,0 +1,37 @@
+"""Generation backends, interchangeable behind one interface (as compressors are in encoder-kd).
+
+    backend = open_backend("transformers", "runs/train/x/model", batch_size=16)
+    texts = backend.generate(prompts, max_new_tokens=160, progress=bar.update)
+    backend.close()
+
+Every backend gets the same plain-text prompts (`thoughts.student_prompt`), decodes greedily and
+stops each sequence at its own end of sequence or at `max_new_tokens`, so the graders see the
+same kind of text whichever backend wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+BACKENDS = ("transformers",)
+
+
+class Backend(Protocol):
+    name: str
+    model: str
+
+    def generate(self, prompts: Sequence[str], max_new_tokens: int,
+                 progress: Callable[[int], None] | None = None) -> list[str]:
+        """Greedy completions of `prompts`, in input order."""
+
+    def close(self) -> None:
+        """Free what the backend holds (a server process, a model)."""
+
+
+def open_backend(kind: str, model: str, **options) -> Backend:
+    if kind == "transformers":
+        from .hf import TransformersBackend
+
+        return TransformersBackend(model, **options)
+    raise ValueError(f"unknown backend {kind!r}; use one of {', '.join(BACKENDS)}")
