@@ -17,13 +17,13 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 WHEELS := $(HOME)/.cache/mathdistill/wheels
 
-.PHONY: demo test setup llamacpp clean bench
+.PHONY: demo test setup llamacpp chromium clean bench
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH_SPEC)"
-	$(PIP) install -q -e ".[train,report,test,encoder-kd]"
+	$(PIP) install -q -e ".[train,report,test,encoder-kd,serve]"
 	touch $@
 
 $(VENV)/.llamacpp: $(VENV)/.installed
@@ -37,7 +37,15 @@ setup: $(VENV)/.installed $(VENV)/.llamacpp
 
 llamacpp: $(VENV)/.llamacpp
 
-test: setup
+# Headless Chromium for the page's browser test (tests/test_serve_browser.py skips without it):
+# Debian's package, installed when absent and apt is usable; never fails the build.
+chromium:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+	  echo "chromium: not installed (no apt-get, not root, or no package); the browser test will be skipped"
+
+test: setup chromium
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 demo: setup

@@ -312,6 +312,59 @@ def demo_cmd(out: Path = typer.Option(Path("runs/demo"), "--out"),
     typer.echo(f"report: {path}")
 
 
+@app.command("serve")
+def serve_cmd(
+    model: str = typer.Argument(..., help="trained student dir, registry name (e.g. smollm2-135m) or hub id"),
+    host: str = typer.Option("127.0.0.1", help="address to bind; any non-loopback one needs --api-key-env or --no-auth"),
+    port: int = typer.Option(8000, min=0, max=65535, help="port to bind"),
+    backend: str = typer.Option("transformers", help="generation backend (evaluate.backends), e.g. transformers"),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", metavar="NAME",
+                                              help="require 'Authorization: Bearer <$NAME>' on every request but /healthz"),
+    no_auth: bool = typer.Option(False, "--no-auth", help="allow a non-loopback address without authentication"),
+    min_agree: int = typer.Option(2, min=1, help="abstain when fewer thoughts than this agree"),
+    timeout: float = typer.Option(120.0, min=0.1, help="seconds a request may wait for its generation (504 beyond)"),
+    max_queue: int = typer.Option(16, min=1, help="requests queued or generating at once (503 + Retry-After beyond)"),
+    max_batch: int = typer.Option(4, min=1, help="requests generated together in one backend call"),
+    max_new_tokens: int = typer.Option(160, min=1, help="tokens per thought"),
+    policy: str = typer.Option("flexible", help="CoT answer extraction: strict or flexible"),
+    sandbox_workers: Optional[int] = typer.Option(None, min=1, help="sandbox worker processes (default: one per core)"),
+    backend_option: Optional[list[str]] = typer.Option(None, "--backend-option", metavar="KEY=VALUE",
+                                                       help="passed to the backend, e.g. batch_size=8 (repeatable)"),
+) -> None:
+    """Serve a student over HTTP: POST /v1/solve, a web page at /, GET /healthz, OpenAPI docs at /docs."""
+    import os
+
+    import yaml
+
+    from .evaluate.backends import BACKENDS
+    from .serve import ServeOptions, check_bind, run
+    from .thoughts import POLICIES
+
+    if backend not in BACKENDS:
+        raise UserError(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if policy not in POLICIES:
+        raise UserError(f"--policy {policy!r}: use one of {', '.join(POLICIES)}")
+    api_key = None
+    if api_key_env is not None:
+        api_key = os.environ.get(api_key_env, "").strip()
+        if not api_key:
+            raise UserError(f"--api-key-env {api_key_env}: that environment variable is unset or empty")
+    options = {}
+    for pair in backend_option or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--backend-option {pair!r}: expected key=value")
+        options[key.strip()] = yaml.safe_load(value)
+    try:
+        check_bind(host, api_key, no_auth)
+        opts = ServeOptions(min_agree=min_agree, timeout=timeout, max_pending=max_queue, max_batch=max_batch,
+                            max_new_tokens=max_new_tokens, policy=policy, api_key=api_key)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    run(model, host, port, backend, options, opts, no_auth=no_auth, sandbox_workers=sandbox_workers,
+        say=lambda text: typer.echo(text, err=True))
+
+
 def _section(config: Optional[Path], name: str) -> Optional[str]:
     """Use a named section of a multi-stage experiment YAML when it has one."""
     if not config or not config.exists():

@@ -1,0 +1,213 @@
+"""The generation queue: one worker thread owns the backend; requests wait in a bounded queue.
+
+Backends are not thread-safe (a transformers model, a llama.cpp context), so exactly one thread,
+the queue's worker, ever calls `backend.generate`. Requests arrive on the event loop, are admitted
+while fewer than `max_pending` are admitted and unfinished (else `QueueFull`, which the app turns
+into 503 with `Retry-After`), and wait for their texts without blocking the loop. The worker takes
+the oldest waiting request and every other one waiting behind it, up to `max_batch` requests, and
+generates all their prompts in one backend call (the backends batch and pad internally).
+
+Time limit: each request has a deadline counted from admission. A request still waiting when its
+deadline passes is never started. A request whose generation is still running at its deadline
+gets `GenerationTimeout` (504) at once and gives its slot back, so a slow generation cannot hold
+the queue's capacity; the backend interface cannot interrupt a generation already in progress,
+so the worker finishes that batch and drops the late result (`max_new_tokens` bounds its length).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+log = logging.getLogger("mathdistill.serve")
+
+
+class QueueFull(Exception):
+    """No room for another request; `retry_after` is a guess in whole seconds."""
+
+    def __init__(self, pending: int, retry_after: int):
+        super().__init__(f"the server is busy: {pending} requests are queued or running; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class GenerationTimeout(Exception):
+    pass
+
+
+class GenerationFailed(Exception):
+    pass
+
+
+@dataclass
+class _Job:
+    prompts: list[str]
+    deadline: float  # time.monotonic()
+    admitted: float
+    future: Future = field(default_factory=Future)
+    started: float | None = None
+    finished: float | None = None
+    released: bool = False
+    batch: int = 1  # requests generated together with this one
+
+
+@dataclass(frozen=True)
+class Generated:
+    texts: list[str]
+    queued_s: float  # admission -> start of the batch
+    generate_s: float  # the batch's generation time (shared with the batch's other requests)
+    batch_size: int  # requests in that batch
+
+
+class GenerationQueue:
+    def __init__(self, backend, max_new_tokens: int = 160, max_pending: int = 16, max_batch: int = 4):
+        if max_pending < 1 or max_batch < 1:
+            raise ValueError("max_pending and max_batch must be >= 1")
+        self.backend = backend
+        self.max_new_tokens = max_new_tokens
+        self.max_pending = max_pending
+        self.max_batch = max_batch
+        self._cond = threading.Condition()
+        self._waiting: deque[_Job] = deque()
+        self._pending = 0  # admitted and neither answered nor given up
+        self._stopped = False
+        self._busy_since: float | None = None  # when the running generation started
+        self._seconds_per_batch = 5.0  # running estimate for Retry-After
+        self.batches = 0
+        self.failures = 0
+        self._thread = threading.Thread(target=self._run, name="mathdistill-serve-generate", daemon=True)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._stopped = True
+            while self._waiting:
+                job = self._waiting.popleft()
+                if job.future.set_running_or_notify_cancel():
+                    job.future.set_exception(GenerationFailed("the server is shutting down"))
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stopped
+
+    def stats(self) -> dict:
+        with self._cond:
+            busy = time.monotonic() - self._busy_since if self._busy_since is not None else 0.0
+            return {"pending": self._pending, "waiting": len(self._waiting), "max_pending": self.max_pending,
+                    "max_batch": self.max_batch, "batches": self.batches, "failures": self.failures,
+                    "busy_s": round(busy, 3), "seconds_per_batch": round(self._seconds_per_batch, 3)}
+
+    # -- the request side (event loop) ----------------------------------------------------
+    def submit(self, prompts: Sequence[str], timeout: float) -> _Job:
+        """Admit a request or raise `QueueFull`. The caller must `release` the job when done."""
+        now = time.monotonic()
+        with self._cond:
+            if self._stopped:
+                raise GenerationFailed("the server is shutting down")
+            if self._pending >= self.max_pending:
+                raise QueueFull(self._pending, self._retry_after())
+            job = _Job(list(prompts), now + timeout, now)
+            self._pending += 1
+            self._waiting.append(job)
+            self._cond.notify()
+            return job
+
+    def release(self, job: _Job) -> None:
+        with self._cond:
+            if not job.released:
+                job.released = True
+                self._pending -= 1
+                try:
+                    self._waiting.remove(job)
+                except ValueError:
+                    pass
+
+    async def generate(self, prompts: Sequence[str], timeout: float) -> Generated:
+        """Texts for `prompts`, generated on the worker thread; `GenerationTimeout` past `timeout` s."""
+        job = self.submit(prompts, timeout)
+        try:
+            remaining = job.deadline - time.monotonic()
+            try:
+                texts = await asyncio.wait_for(asyncio.wrap_future(job.future), max(remaining, 0.001))
+            except (asyncio.TimeoutError, TimeoutError):
+                raise GenerationTimeout(f"generation did not finish within {timeout:g} s") from None
+            assert job.started is not None and job.finished is not None
+            return Generated(texts, job.started - job.admitted, job.finished - job.started, job.batch)
+        finally:
+            self.release(job)
+
+    def _retry_after(self) -> int:
+        rounds = math.ceil((self._pending + 1) / self.max_batch)
+        return int(min(300, max(1, math.ceil(rounds * self._seconds_per_batch))))
+
+    # -- the worker -----------------------------------------------------------------------
+    def _take(self) -> list[_Job] | None:
+        with self._cond:
+            while not self._waiting and not self._stopped:
+                self._cond.wait()
+            if self._stopped:
+                return None
+            batch: list[_Job] = []
+            now = time.monotonic()
+            while self._waiting and len(batch) < self.max_batch:
+                job = self._waiting.popleft()
+                if not job.future.set_running_or_notify_cancel():
+                    continue  # the request gave up (its wait was cancelled)
+                if now >= job.deadline:
+                    job.future.set_exception(GenerationTimeout("deadline passed while waiting"))
+                    continue
+                job.started = now
+                batch.append(job)
+            if batch:
+                self._busy_since = now
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            if not batch:
+                continue
+            prompts = [p for job in batch for p in job.prompts]
+            t0 = time.monotonic()
+            try:
+                texts = self.backend.generate(prompts, self.max_new_tokens)
+                if len(texts) != len(prompts):
+                    raise GenerationFailed(f"the backend returned {len(texts)} texts for {len(prompts)} prompts")
+            except BaseException as e:  # noqa: BLE001 - the worker must survive anything a backend raises
+                log.exception("generation failed")
+                with self._cond:
+                    self.failures += 1
+                    self._busy_since = None
+                err = e if isinstance(e, GenerationFailed) else GenerationFailed(f"generation failed: {type(e).__name__}: {e}")
+                for job in batch:
+                    job.finished = time.monotonic()
+                    job.future.set_exception(err)
+                if not isinstance(e, Exception):  # KeyboardInterrupt / SystemExit: stop the worker
+                    return
+                continue
+            now = time.monotonic()
+            with self._cond:
+                self.batches += 1
+                self._busy_since = None
+                # a running estimate of a batch's time, for Retry-After
+                self._seconds_per_batch = 0.7 * self._seconds_per_batch + 0.3 * (now - t0)
+            i = 0
+            for job in batch:
+                job.finished = now
+                job.batch = len(batch)
+                job.future.set_result(texts[i: i + len(job.prompts)])
+                i += len(job.prompts)
