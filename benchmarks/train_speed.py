@@ -25,12 +25,10 @@ from pathlib import Path
 
 import torch
 
-from mathdistill.distill.train import (
+from mathdistill.distill.train import TrainConfig, encode, load_rows, row_prompt
+from mathdistill.distill.trainer import (
     Collator,
     RowsDataset,
-    TrainConfig,
-    encode,
-    load_rows,
     load_student_for_training,
     make_student_trainer,
     training_arguments,
@@ -43,7 +41,7 @@ def sample_items(data: str, rows: int, tokenizer, max_len: int, seed: int) -> li
     """A fixed random sample of ETD rows over all thoughts, encoded as training items."""
     all_rows = load_rows([data], ["cot", "pot", "eot"])
     picked = random.Random(seed).sample(all_rows, min(rows, len(all_rows)))
-    return [encode(tokenizer, r["question"], r["thought"], r["completion"], False, max_len) for r in picked]
+    return [encode(tokenizer, row_prompt(r), r["completion"], False, max_len) for r in picked]
 
 
 def measure(trainer) -> dict:

@@ -14,7 +14,7 @@ CONFIGS = sorted(p for p in ROOT.rglob("*.yaml") if "accelerate" not in p.parts)
 
 def _classes():
     from mathdistill.distill.dataset import BuildConfig
-    from mathdistill.distill.generate import GenerateConfig
+    from mathdistill.teachers.jobs import GenerateConfig
     from mathdistill.distill.train import TrainConfig
     from mathdistill.encoder_kd.experiment import ExperimentConfig
     from mathdistill.encoder_kd.study import StudyConfig

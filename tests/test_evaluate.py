@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from mathdistill.config import validated
+
 from mathdistill import datasets as ds
 from mathdistill.evaluate.breakdown import breakdown, read_verdicts
 from mathdistill.evaluate.report import ReportError, _wrap_label, write_report
@@ -316,8 +318,8 @@ def test_sample_is_seeded_nested_and_in_file_order():
     assert len(sample_problems(problems, 80)) == 50
     with pytest.raises(ValueError, match="not both"):
         EvalConfig(limit=5, sample=5).validate()
-    with pytest.raises(ValueError, match="sample must be at least 1"):
-        EvalConfig(sample=0).validate()
+    with pytest.raises(ValueError, match="sample: expected a number >= 1"):
+        validated(EvalConfig(sample=0))
 
 
 def test_analysis_scripts_read_a_run_and_write_json(tmp_path):

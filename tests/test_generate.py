@@ -12,7 +12,7 @@ import pytest
 
 from fake_openai import FakeOpenAI
 from mathdistill.distill.dataset import BuildConfig, build_dataset
-from mathdistill.distill.generate import GenerateConfig, run_generate
+from mathdistill.teachers.jobs import GenerateConfig, run_generate
 from mathdistill.teachers.openai_compat import OpenAICompatTeacher, TeacherError
 
 
@@ -40,11 +40,16 @@ def _count(path):
     return Counter((r["id"], r["thought"], r["sample"]) for r in rows), rows
 
 
-@pytest.mark.parametrize("bad, message", [({"teacher": "vllm"}, "teacher must be"), ({"threads": 0}, "threads must be"),
-                                          ({"teacher": "llamacpp"}, "needs model"), ({"thoughts": ["tot"]}, "unknown thought")])
+@pytest.mark.parametrize("bad, message", [
+    ({"teacher": "vllm"}, "teacher: expected 'gold', 'openai' or 'llamacpp', got 'vllm'"),
+    ({"threads": 0}, "threads: expected a number >= 1, got 0"),
+    ({"teacher": "llamacpp"}, "needs model"),
+    ({"thoughts": ["tot"]}, r"thoughts\[0\]: expected 'cot', 'pot' or 'eot', got 'tot'")])
 def test_generate_config_names_what_is_wrong(bad, message):
+    from mathdistill.config import validated
+
     with pytest.raises(ValueError, match=message):
-        GenerateConfig(**bad).validate()
+        validated(GenerateConfig(**bad))
 
 
 def test_generate_survives_sigkill_and_resumes_without_duplicates(tmp_path):

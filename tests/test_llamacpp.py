@@ -6,7 +6,7 @@ import json
 import httpx
 
 from mathdistill.distill.dataset import BuildConfig, build_dataset
-from mathdistill.distill.generate import GenerateConfig, run_generate
+from mathdistill.teachers.jobs import GenerateConfig, run_generate
 from mathdistill.models import resolve_gguf
 from mathdistill.teachers.llamacpp import LlamaCppServer
 

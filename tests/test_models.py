@@ -28,7 +28,7 @@ from mathdistill.models import (
     resolve_gguf,
     resolve_hf,
 )
-from mathdistill.models.cli import app
+from mathdistill.models.commands import app
 
 # ---------------------------------------------------------------- fake weight packages
 

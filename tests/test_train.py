@@ -12,12 +12,12 @@ pytest.importorskip("transformers")
 from mathdistill.distill.train import (
     IGNORE,
     META_FILE,
-    Collator,
     TrainConfig,
     encode,
     load_rows,
     train,
 )
+from mathdistill.distill.trainer import Collator
 from mathdistill.thoughts import student_prompt
 
 ROWS = [
@@ -39,7 +39,7 @@ def etd_file(tmp_path) -> Path:
 
 def test_causal_labels_mask_the_prompt_and_end_with_eos(tokenizer):
     q, completion = "Ann has 3 apples. She eats 1. How many are left?", "ans = 3 - 1"
-    item = encode(tokenizer, q, "eot", completion, seq2seq=False, max_len=512)
+    item = encode(tokenizer, student_prompt(q, "eot"), completion, seq2seq=False, max_len=512)
     prompt = tokenizer(student_prompt(q, "eot")).input_ids
     target = tokenizer(completion, add_special_tokens=False).input_ids
     assert item["input_ids"] == prompt + target + [tokenizer.eos_token_id]
@@ -49,20 +49,20 @@ def test_causal_labels_mask_the_prompt_and_end_with_eos(tokenizer):
 
 
 def test_seq2seq_input_is_the_prompt_and_labels_the_completion(tokenizer):
-    item = encode(tokenizer, "What is 2 + 2?", "pot", "ans = 2 + 2", seq2seq=True, max_len=512)
+    item = encode(tokenizer, student_prompt("What is 2 + 2?", "pot"), "ans = 2 + 2", seq2seq=True, max_len=512)
     assert tokenizer.decode(item["input_ids"]) == student_prompt("What is 2 + 2?", "pot")
     assert IGNORE not in item["labels"] and item["labels"][-1] == tokenizer.eos_token_id
 
 
 def test_truncation_keeps_labels_aligned(tokenizer):
-    item = encode(tokenizer, "x " * 50, "cot", "1 + 1 = 2. The answer is 2.", seq2seq=False, max_len=20)
+    item = encode(tokenizer, student_prompt("x " * 50, "cot"), "1 + 1 = 2. The answer is 2.", seq2seq=False, max_len=20)
     assert len(item["input_ids"]) == len(item["labels"]) == 20
 
 
 def test_collator_pads_labels_with_ignore_even_when_pad_is_eos(tokenizer):
     assert tokenizer.pad_token_id == tokenizer.eos_token_id  # SmolLM2: the case that breaks id-based masking
-    a = encode(tokenizer, "What is 2 + 2?", "eot", "ans = 2 + 2", False, 512)
-    b = encode(tokenizer, "What is 10 + 20 + 30 + 40?", "eot", "ans = 10 + 20 + 30 + 40", False, 512)
+    a = encode(tokenizer, student_prompt("What is 2 + 2?", "eot"), "ans = 2 + 2", False, 512)
+    b = encode(tokenizer, student_prompt("What is 10 + 20 + 30 + 40?", "eot"), "ans = 10 + 20 + 30 + 40", False, 512)
     batch = Collator(tokenizer.pad_token_id)([a, b])
     n = len(a["input_ids"])
     assert batch["input_ids"].shape == batch["labels"].shape == (2, len(b["input_ids"]))
@@ -129,7 +129,7 @@ def _batch(tokenizer):
 def test_completion_only_logits_give_the_models_own_loss_and_gradients(tiny_causal, tokenizer):
     from transformers import AutoModelForCausalLM
 
-    from mathdistill.distill.train import _completion_loss
+    from mathdistill.distill.trainer import _completion_loss
 
     model = AutoModelForCausalLM.from_pretrained(tiny_causal, dtype=torch.float32)
     batch = _batch(tokenizer)
@@ -148,7 +148,7 @@ def test_completion_only_logits_give_the_models_own_loss_and_gradients(tiny_caus
 
 
 def _first_loss(model, tokenizer, tmp_path):
-    from mathdistill.distill.train import RowsDataset, make_student_trainer, training_arguments
+    from mathdistill.distill.trainer import RowsDataset, make_student_trainer, training_arguments
 
     cfg = TrainConfig(max_steps=1, batch_size=4, bf16=False)
     trainer = make_student_trainer(model=model, args=training_arguments(cfg, str(tmp_path), save_strategy="no"),

@@ -1,22 +1,30 @@
-"""The `mathdistill` command. Thin: parses arguments and calls library functions."""
+"""The `mathdistill` command. Thin: every command is a typed config (its options are generated
+from the config's fields by `config.config_command`) and one library call."""
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
+from pydantic import Field
 
 from . import datasets as ds
+from .config import POLICY, THOUGHT, ConfigError, config_command, opt
 from .datasets.stats import split_stats
-from .config import ConfigError
-from .models import ModelError
-from .encoder_kd.cli import app as encoder_kd_app
-from .models.cli import app as models_app
+from .distill.dataset import BuildConfig
+from .distill.train import TrainConfig
+from .encoder_kd.commands import app as encoder_kd_app
+from .evaluate.run import EvalConfig
 from .jsonl import RecordError
+from .models import ModelError
+from .models.commands import app as models_app
+from .teachers.jobs import GenerateConfig
 from .teachers.openai_compat import TeacherError
+from .thoughts import THOUGHTS
 
 app = typer.Typer(help="Distil math reasoning from large teachers into small students, with verified answers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -28,6 +36,10 @@ app.add_typer(encoder_kd_app, name="encoder-kd", help="Encoder distillation: BER
 
 class UserError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
+
+
+# ---------------------------------------------------------------------------------------------
+# data
 
 
 @data_app.command("list")
@@ -49,13 +61,13 @@ def data_show(problem_id: str = typer.Argument(..., help="e.g. svamp/test/chal-1
 def data_export(spec: str = typer.Argument(..., help="DATASET:SPLIT, e.g. gsm8k:test"),
                 out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSONL file (default: stdout)")) -> None:
     """Write a split as JSONL, one problem a line (id, dataset, split, question, answer, ...)."""
+    from .jsonl import dumps, write_jsonl
+
     problems = ds.load(spec)
-    lines = "".join(json.dumps(p.to_json(), ensure_ascii=False) + "\n" for p in problems)
     if out is None:
-        sys.stdout.write(lines)
+        sys.stdout.write("".join(dumps(p.to_json()) for p in problems))
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(lines, encoding="utf-8")
+        write_jsonl(out, (p.to_json() for p in problems))
         typer.echo(f"wrote {len(problems)} problems to {out}", err=True)
 
 
@@ -75,61 +87,80 @@ def data_stats(specs: list[str] = typer.Argument(None, help="DATASET:SPLIT ... (
                    f"{a.get('integer', 0):>6}{a.get('decimal', 0):>5}{a.get('negative', 0):>5}{s['with_equation']:>6}  {ops}")
 
 
-@app.command("score")
-def score(spec: str = typer.Argument(..., help="DATASET:SPLIT the records belong to, e.g. gsm8k:test"),
-          input: Path = typer.Option(..., "--input", "-i", help="rationale JSONL: {id, thought, text}"),
-          as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON line"),
-          out: Optional[Path] = typer.Option(None, "--out", help="write each record's verdict as JSONL"),
-          policy: str = typer.Option("flexible", help="CoT answer extraction: strict | flexible"),
-          workers: int = typer.Option(0, help="parallel workers (0: one per core)")) -> None:
-    """Verify every rationale against the gold answer (CoT extraction, PoT sandbox, EoT solver)."""
-    from .verify import summarize, verify
-    from .rationales import read_records
-    from .thoughts.cot import POLICIES
+# ---------------------------------------------------------------------------------------------
+# score, gold
 
-    if policy not in POLICIES:
-        raise UserError(f"--policy must be one of {', '.join(POLICIES)}")
-    records = read_records(input)
-    problems = ds.by_id(ds.load(spec))
-    with progress_bar(len(records), "verifying", quiet=as_json) as bar:
-        verdicts = verify(records, problems, policy=policy, workers=workers or None, progress=bar.update)
-    summary = summarize(verdicts, policy)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("".join(json.dumps(v.to_json(), ensure_ascii=False) + "\n" for v in verdicts))
-    if as_json:
+
+@dataclass
+class ScoreConfig:
+    split: str = opt(positional=True, help="DATASET:SPLIT the records belong to, e.g. gsm8k:test")
+    input: str = opt("", flags=("--input", "-i"), help="rationale JSONL: {id, thought, text}")
+    json: bool = opt(False, flags="--json", help="print the summary as one JSON line")
+    out: str | None = opt(None, help="write each record's verdict as JSONL")
+    policy: POLICY = opt("flexible", help="CoT answer extraction")
+    workers: Annotated[int, Field(ge=1)] | None = opt(None, help="parallel workers (default: one per core)")
+
+    def validate(self) -> None:
+        if not self.input:
+            raise ValueError("--input: give the rationale JSONL to score")
+
+
+def score(cfg: ScoreConfig) -> None:
+    """Verify every rationale against the gold answer (CoT extraction, PoT sandbox, EoT solver)."""
+    from .jsonl import write_jsonl
+    from .rationales import read_records
+    from .verify import check_ids, summarize, verify
+
+    records = read_records(cfg.input)
+    if not records:
+        raise UserError(f"{cfg.input}: no records to score")
+    problems = ds.by_id(ds.load(cfg.split))
+    check_ids(records, problems)  # before the progress bar: a wrong split fails at once
+    with progress_bar(len(records), "verifying", quiet=cfg.json) as bar:
+        verdicts = verify(records, problems, policy=cfg.policy, workers=cfg.workers, progress=bar.update)
+    summary = summarize(verdicts, cfg.policy)
+    if cfg.out:
+        write_jsonl(cfg.out, (v.to_json() for v in verdicts))
+    if cfg.json:
         typer.echo(json.dumps(summary))
         return
-    typer.echo(f"{spec}: {summary['correct']}/{summary['n']} correct ({summary['accuracy']:.1%}), CoT policy {policy}")
+    typer.echo(f"{cfg.split}: {summary['correct']}/{summary['n']} correct ({summary['accuracy']:.1%}), "
+               f"CoT policy {cfg.policy}")
     for t, s in summary["by_thought"].items():
         if s["n"]:
-            why = ", ".join(f"{k} {v}" for k, v in list(summary["failures"][t].items())[:4])
-            typer.echo(f"  {t}: {s['correct']}/{s['n']} ({s['accuracy']:.1%})" + (f"  wrong: {why}" if why else ""))
+            reasons = list(summary["failures"][t].items())
+            why = ", ".join(f"{k} {v}" for k, v in reasons[:4])
+            more = f" and {len(reasons) - 4} more" if len(reasons) > 4 else ""
+            typer.echo(f"  {t}: {s['correct']}/{s['n']} ({s['accuracy']:.1%})" + (f"  wrong: {why}{more}" if why else ""))
 
 
-@app.command("gold")
-def gold(specs: list[str] = typer.Argument(..., help="DATASET:SPLIT ... to convert"),
-         out: Optional[Path] = typer.Option(None, "--out", help="write the verified rationales as JSONL"),
-         report: Optional[Path] = typer.Option(None, "--report", help="write the yield table as JSON (+ .md)"),
-         thoughts: str = typer.Option("cot,pot,eot", help="comma-separated thoughts")) -> None:
+config_command(app, "score", ScoreConfig, score, config_file=False, help=score.__doc__)
+
+
+@dataclass
+class GoldConfig:
+    splits: Annotated[list[str], Field(min_length=1)] = opt(factory=list, positional=True,
+                                                             help="DATASET:SPLIT ... to convert")
+    out: str | None = opt(None, help="write the verified rationales as JSONL")
+    report: str | None = opt(None, help="write the yield table as JSON (+ .md)")
+    thoughts: Annotated[list[THOUGHT], Field(min_length=1)] = opt(factory=lambda: list(THOUGHTS), sep=",")
+
+
+def gold(cfg: GoldConfig) -> None:
     """The gold teacher: turn dataset annotations into CoT/PoT/EoT, verify each, print the yield."""
+    from .jsonl import write_jsonl
     from .teachers.gold import gold_yield
 
-    wanted = tuple(t.strip() for t in thoughts.split(",") if t.strip())
-    bad = [t for t in wanted if t not in ("cot", "pot", "eot")]
-    if bad:
-        raise UserError(f"unknown thought(s) {bad}; use cot, pot, eot")
-    tables = {}
-    for spec in specs:
-        table, kept = gold_yield(spec, wanted, keep=out is not None)
-        tables[spec] = table
-        if out:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with open(out, "a" if len(tables) > 1 else "w", encoding="utf-8") as f:
-                f.writelines(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in kept)
+    tables, kept = {}, []
+    for spec in cfg.splits:
+        tables[spec], rows = gold_yield(spec, tuple(cfg.thoughts), keep=cfg.out is not None)
+        kept += rows
+    if cfg.out:
+        write_jsonl(cfg.out, (r.to_json() for r in kept))
     md = gold_table_markdown(tables)
     typer.echo(md)
-    if report:
+    if cfg.report:
+        report = Path(cfg.report)
         report.parent.mkdir(parents=True, exist_ok=True)
         report.with_suffix(".json").write_text(json.dumps(tables, indent=2))
         report.with_suffix(".md").write_text(md)
@@ -144,115 +175,60 @@ def gold_table_markdown(tables: dict) -> str:
     return "\n".join(lines)
 
 
-def _thought_list(text: Optional[str]) -> Optional[list[str]]:
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+config_command(app, "gold", GoldConfig, gold, config_file=False, help=gold.__doc__)
 
 
-@app.command("generate")
-def generate(config: Optional[Path] = typer.Argument(None, help="YAML config (section 'generate' or top level)"),
-             teacher: Optional[str] = typer.Option(None, help="gold | openai | llamacpp"),
-             model: Optional[str] = typer.Option(None, help="openai: model name; llamacpp: registry name or .gguf"),
-             base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1"),
-             split: Optional[list[str]] = typer.Option(None, "--split", help="DATASET:SPLIT (repeatable)"),
-             thoughts: Optional[str] = typer.Option(None, help="comma-separated: cot,pot,eot"),
-             samples: Optional[int] = typer.Option(None, help="samples per problem and thought"),
-             limit: Optional[int] = typer.Option(None, help="first N problems of each split"),
-             temperature: Optional[float] = typer.Option(None),
-             concurrency: Optional[int] = typer.Option(None, help="parallel requests (openai teacher)"),
-             out: Optional[Path] = typer.Option(None, "--out", help="raw rationale JSONL (appended, resumable)"),
-             set_: Optional[list[str]] = typer.Option(None, "--set", help="override any config field: key=value")) -> None:
+# ---------------------------------------------------------------------------------------------
+# generate, build-dataset, train, evaluate, report
+
+
+def generate(cfg: GenerateConfig) -> None:
     """Teacher x splits x thoughts x samples -> raw rationales. Resumable: rerun to continue."""
-    from .config import load_config, parse_overrides
-    from .distill.generate import GenerateConfig, run_generate
+    from .teachers.jobs import run_generate
 
-    overrides = {"teacher": teacher, "model": model, "base_url": base_url, "splits": split or None,
-                 "thoughts": _thought_list(thoughts), "samples": samples, "limit": limit,
-                 "temperature": temperature, "concurrency": concurrency, "out": str(out) if out else None,
-                 **parse_overrides(set_)}
-    cfg = load_config(GenerateConfig, config, overrides, section=_section(config, "generate"))
-    try:
-        cfg.validate()
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    stats = run_generate(cfg, progress=lambda total, initial: progress_bar(total, f"generate ({cfg.teacher})", initial=initial))
+    stats = run_generate(cfg, progress=lambda total, initial: progress_bar(total, f"generate ({cfg.teacher})",
+                                                                           initial=initial))
     rate = f", {stats.tokens_per_second:.1f} tokens/s" if stats.tokens else ""
     typer.echo(f"{cfg.out}: {stats.generated} new records ({stats.already_done} were already there){rate}")
 
 
-@app.command("build-dataset")
-def build_dataset_cmd(config: Optional[Path] = typer.Argument(None, help="YAML config (section 'build')"),
-                      input: Optional[list[Path]] = typer.Option(None, "--input", "-i", help="raw rationale JSONL (repeatable)"),
-                      out: Optional[Path] = typer.Option(None, "--out"),
-                      thoughts: Optional[str] = typer.Option(None, help="comma-separated: cot,pot,eot"),
-                      set_: Optional[list[str]] = typer.Option(None, "--set", help="override a config field: key=value")) -> None:
-    """Verify rationales, keep the correct ones, guard against contamination, write the ETD set."""
-    from .config import load_config, parse_overrides
-    from .distill.dataset import BuildConfig, build_dataset
+config_command(app, "generate", GenerateConfig, generate, section="generate", help=generate.__doc__)
 
-    overrides = {"inputs": [str(p) for p in input] if input else None, "out": str(out) if out else None,
-                 "thoughts": _thought_list(thoughts), **parse_overrides(set_)}
-    cfg = load_config(BuildConfig, config, overrides, section=_section(config, "build"))
+
+def build_dataset(cfg: BuildConfig) -> None:
+    """Verify rationales, keep the correct ones, guard against contamination, write the ETD set."""
+    from .distill.dataset import build_dataset as build
+
     with progress_bar(0, "verifying") as bar:
-        def tick(n: int) -> None:
-            bar.update(n)
-        report = build_dataset(cfg, progress=tick)
+        report = build(cfg, progress=bar.update)
+    reasons = ", ".join(f"{k} {v}" for k, v in report["contamination_reasons"].items())
     typer.echo(f"{report['out']}: {report['rows']} rationales for {report['problems']} problems; "
-               f"{report['contaminated_problems_refused']} problems refused (in an evaluation split)")
+               f"{report['contaminated_problems_refused']} problems refused as evaluation questions"
+               + (f" ({reasons})" if reasons else ""))
     for key, row in report["by_thought_teacher"].items():
         losses = ", ".join(f"{k} {v}" for k, v in row["losses"].items())
         typer.echo(f"  {key:<40} kept {row['kept']}/{row['total']} ({row['yield']:.1%})" + (f"  [{losses}]" if losses else ""))
 
 
-@app.command("train")
-def train_cmd(config: Optional[Path] = typer.Argument(None, help="YAML config (section 'train' or top level)"),
-              model: Optional[str] = typer.Option(None, help="student: registry name, hub id or checkpoint dir"),
-              data: Optional[list[str]] = typer.Option(None, "--data", help="ETD JSONL (repeatable)"),
-              thoughts: Optional[str] = typer.Option(None, help="comma-separated: cot,pot,eot (CoTD/PoTD/EoTD/ETD)"),
-              out: Optional[Path] = typer.Option(None, "--out", help="run directory (checkpoints/, model/)"),
-              lora: Optional[bool] = typer.Option(None, "--lora/--full", help="LoRA adapters or full fine-tuning"),
-              resume: bool = typer.Option(False, "--resume", help="continue from the last checkpoint in --out"),
-              set_: Optional[list[str]] = typer.Option(None, "--set", help="override any config field: key=value")) -> None:
-    """Fine-tune a student on ETD data (HF Trainer; `accelerate launch -m mathdistill train` for many GPUs)."""
-    from .config import load_config, parse_overrides
-    from .distill.train import TrainConfig, train
+config_command(app, "build-dataset", BuildConfig, build_dataset, section="build", help=build_dataset.__doc__)
 
-    overrides = {"model": model, "data": data or None, "thoughts": _thought_list(thoughts),
-                 "out": str(out) if out else None, "lora": lora, "resume": resume or None, **parse_overrides(set_)}
-    cfg = load_config(TrainConfig, config, overrides, section=_section(config, "train"))
-    try:
-        cfg.validate()
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    r = train(cfg)
+
+def train(cfg: TrainConfig) -> None:
+    """Fine-tune a student on ETD data (HF Trainer; `accelerate launch -m mathdistill train` for many GPUs)."""
+    from .distill.train import train as run_train
+
+    r = run_train(cfg)
     typer.echo(f"{r.model_dir}: {r.rows} rows ({r.problems} problems), {r.steps} steps in {r.seconds:.0f} s, "
                f"{r.tokens_per_second:.0f} tokens/s, final loss {r.final_loss}")
 
 
-@app.command("evaluate")
-def evaluate_cmd(config: Optional[Path] = typer.Argument(None, help="YAML config (section 'evaluate' or top level)"),
-                 model: Optional[str] = typer.Option(None, help="trained student dir (or registry name / hub id)"),
-                 split: Optional[list[str]] = typer.Option(None, "--split", help="DATASET:SPLIT (repeatable)"),
-                 thoughts: Optional[str] = typer.Option(None, help="comma-separated: cot,pot,eot"),
-                 limit: Optional[int] = typer.Option(None, help="first N problems of each split"),
-                 sample: Optional[int] = typer.Option(None, help="a seeded random N problems of each split "
-                                                      "(--set sample_seed=K; nested: a larger N resumes a smaller)"),
-                 out: Optional[Path] = typer.Option(None, "--out", help="directory for predictions, verdicts, metrics"),
-                 batch_size: Optional[int] = typer.Option(None, help="prompts per generation batch"),
-                 set_: Optional[list[str]] = typer.Option(None, "--set", help="override any config field: key=value")) -> None:
-    """Student x splits x thoughts -> predictions, per-thought accuracy, vote, oracle. Resumable."""
-    from .config import load_config, parse_overrides
-    from .evaluate.run import EvalConfig, run_evaluate
-    from .thoughts.cot import POLICIES
+config_command(app, "train", TrainConfig, train, section="train", help=train.__doc__)
 
-    overrides = {"model": model, "splits": split or None, "thoughts": _thought_list(thoughts), "limit": limit,
-                 "sample": sample, "out": str(out) if out else None, "batch_size": batch_size, **parse_overrides(set_)}
-    cfg = load_config(EvalConfig, config, overrides, section=_section(config, "evaluate"))
-    try:
-        cfg.validate()
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    if cfg.policy not in POLICIES:
-        raise UserError(f"policy must be one of {', '.join(POLICIES)}")
+
+def evaluate(cfg: EvalConfig) -> None:
+    """Student x splits x thoughts -> predictions, per-thought accuracy, vote, oracle. Resumable."""
+    from .evaluate.run import run_evaluate
+
     metrics = run_evaluate(cfg, progress=lambda total, initial: progress_bar(total, "generating", initial=initial))
     for spec, m in metrics["splits"].items():
         parts = [f"{t} {b['accuracy']:.1%}" for t, b in m["by_thought"].items()]
@@ -261,35 +237,58 @@ def evaluate_cmd(config: Optional[Path] = typer.Argument(None, help="YAML config
     typer.echo(f"{Path(cfg.out) / 'metrics.json'}")
 
 
-@app.command("report")
-def report_cmd(runs: list[Path] = typer.Argument(..., help="evaluation directories (searched for metrics.json)"),
-               out: Path = typer.Option(Path("runs/report"), "--out", help="directory for report.md/.html and plots")) -> None:
+config_command(app, "evaluate", EvalConfig, evaluate, section="evaluate", help=evaluate.__doc__)
+
+
+@dataclass
+class ReportConfig:
+    runs: Annotated[list[str], Field(min_length=1)] = opt(factory=list, positional=True,
+                                                           help="evaluation directories (searched for metrics.json)")
+    out: str = opt("runs/report", help="directory for report.md/.html and plots")
+
+
+def report(cfg: ReportConfig) -> None:
     """Markdown + HTML report with tables and plots of one or more evaluations."""
     from .evaluate.report import ReportError, write_report
 
     try:
-        path = write_report(runs, out)
+        path = write_report([Path(r) for r in cfg.runs], Path(cfg.out))
     except ReportError as e:
         raise UserError(str(e)) from None
     typer.echo(str(path))
+    if path.with_suffix(".html").is_file():
+        typer.echo(str(path.with_suffix(".html")))
 
+
+config_command(app, "report", ReportConfig, report, config_file=False, help=report.__doc__)
+
+
+# ---------------------------------------------------------------------------------------------
+# solve, demo
 
 DEMO_MODEL = "runs/demo/train/model"  # where `make demo` leaves its student
 
 
-@app.command("solve")
-def solve_cmd(question: str = typer.Argument(..., help="a math word problem"),
-              model: str = typer.Option(DEMO_MODEL, help="trained student dir (or registry name / hub id)"),
-              thoughts: str = typer.Option("cot,pot,eot", help="comma-separated thoughts")) -> None:
-    """Answer one question with each thought, show the verified work and the vote."""
-    from .solve import solve
+@dataclass
+class SolveConfig:
+    question: str = opt(positional=True, help="a math word problem")
+    model: str = opt(DEMO_MODEL, help="trained student dir (or registry name / hub id)")
+    thoughts: Annotated[list[THOUGHT], Field(min_length=1)] = opt(factory=lambda: list(THOUGHTS), sep=",")
+    max_new_tokens: Annotated[int, Field(ge=1)] = 160
+    policy: POLICY = opt("flexible", help="CoT answer extraction")
 
-    wanted = _thought_list(thoughts) or []
-    if not wanted or any(t not in ("cot", "pot", "eot") for t in wanted):
-        raise UserError("--thoughts must be a comma-separated subset of cot,pot,eot")
-    if model == DEMO_MODEL and not Path(model).exists():
-        raise UserError(f"{model}: no such model directory (run `make demo`, or pass --model)")
-    sol = solve(question, model, wanted)
+    def validate(self) -> None:
+        if not self.question.strip():
+            raise ValueError("question: expected a math word problem, got an empty text")
+
+
+def solve(cfg: SolveConfig) -> None:
+    """Answer one question with each thought, show the verified work and the vote."""
+    from .solve import solve as run_solve
+
+    if cfg.model == DEMO_MODEL and not Path(cfg.model).exists():
+        raise UserError(f"{cfg.model}: no such model directory (run `make demo`, or pass --model)")
+    sol = run_solve(cfg.question, cfg.model, list(cfg.thoughts), cfg.max_new_tokens, cfg.policy)
     for a in sol.answers:
         typer.echo(f"--- {a.thought} ---\n{a.text}\n=> {a.answer if a.answer is not None else 'no answer'}   [{a.work}]")
     v = sol.vote
@@ -299,17 +298,29 @@ def solve_cmd(question: str = typer.Argument(..., help="a math word problem"),
         typer.echo(f"plausible vote: {p.answer} (supported by {', '.join(p.support)}; negative or fractional answers set aside)")
 
 
-@app.command("demo")
-def demo_cmd(out: Path = typer.Option(Path("runs/demo"), "--out"),
-             set_: Optional[list[str]] = typer.Option(None, "--set", help="override a demo field: key=value")) -> None:
-    """The main job offline: gold ETD data -> fine-tune SmolLM2-135M -> evaluate on SVAMP -> report."""
-    from .config import load_config, parse_overrides
-    from .demo import DemoConfig, run_demo
+config_command(app, "solve", SolveConfig, solve, config_file=False, help=solve.__doc__)
 
-    cfg = load_config(DemoConfig, None, {"out": str(out), **parse_overrides(set_)})
+
+def _demo(cfg) -> None:
+    from .demo import run_demo
+
     path = run_demo(cfg, progress=lambda total, initial: progress_bar(total, "progress", initial=initial),
                     say=lambda text: typer.echo(text, err=True))
     typer.echo(f"report: {path}")
+
+
+def _register_demo() -> None:
+    from .demo import DemoConfig
+
+    config_command(app, "demo", DemoConfig, _demo, config_file=False,
+                   help="The main job offline: gold ETD data -> fine-tune SmolLM2-135M -> evaluate on SVAMP -> report.")
+
+
+_register_demo()
+
+
+# ---------------------------------------------------------------------------------------------
+# shipping commands (export, serve) below this line
 
 
 @app.command("serve")
@@ -363,16 +374,6 @@ def serve_cmd(
         raise UserError(str(e)) from None
     run(model, host, port, backend, options, opts, no_auth=no_auth, sandbox_workers=sandbox_workers,
         say=lambda text: typer.echo(text, err=True))
-
-
-def _section(config: Optional[Path], name: str) -> Optional[str]:
-    """Use a named section of a multi-stage experiment YAML when it has one."""
-    if not config or not config.exists():
-        return None
-    import yaml
-
-    data = yaml.safe_load(config.read_text()) or {}
-    return name if isinstance(data, dict) and name in data else None
 
 
 def progress_bar(total: int, desc: str, quiet: bool = False, initial: int = 0):

@@ -16,10 +16,14 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Annotated
+
+from pydantic import Field
 from pathlib import Path
 
+from .config import opt
 from .distill.dataset import BuildConfig, build_dataset
-from .distill.generate import GenerateConfig, run_generate
+from .teachers.jobs import GenerateConfig, run_generate
 from .distill.train import TrainConfig, train
 from .evaluate.report import write_report
 from .evaluate.run import EvalConfig, run_evaluate
@@ -30,13 +34,14 @@ EVAL_SPLIT = "svamp:test"
 
 @dataclass
 class DemoConfig:
-    out: str = "runs/demo"
-    model: str = "smollm2-135m"
-    train_problems: int = 400
-    epochs: float = 2.0
-    lr: float = 2e-4  # higher than a full run's 1e-4: the demo trains for few steps
-    eval_problems: int = 100
-    max_new_tokens: int = 96  # gold completions here are at most ~125 tokens, 95% under 45
+    out: str = opt("runs/demo", help="directory for the data, the student, the evaluation and the report")
+    model: str = opt("smollm2-135m", help="the student to fine-tune")
+    train_problems: Annotated[int, Field(ge=1)] = 400
+    epochs: Annotated[int, Field(ge=1)] = 2
+    lr: Annotated[float, Field(gt=0)] = 2e-4  # higher than a full run's 1e-4: the demo trains for few steps
+    eval_problems: Annotated[int, Field(ge=1)] = 100
+    # gold completions here are at most ~125 tokens, 95% under 45
+    max_new_tokens: Annotated[int, Field(ge=1)] = 96
 
 
 def run_demo(cfg: DemoConfig, progress: Callable[[int, int], object] | None = None,

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
 from pathlib import Path
 
 from .. import datasets as ds
+from ..config import POLICY, THOUGHT, opt
 from ..datasets.text import ContaminationGuard
 from ..jsonl import RecordError, iter_jsonl_tolerant
 from ..rationales import Rationale, parse_record
@@ -31,12 +35,14 @@ from ..verify import verify
 
 @dataclass
 class BuildConfig:
-    inputs: list[str] = field(default_factory=lambda: ["runs/generate/rationales.jsonl"])
-    out: str = "runs/etd/train.jsonl"
-    thoughts: list[str] = field(default_factory=lambda: list(THOUGHTS))
-    eval_splits: list[str] = field(default_factory=lambda: list(ds.EVAL_SPLITS))
-    cot_policy: str = "strict"
-    workers: int | None = None
+    inputs: list[str] = opt(factory=lambda: ["runs/generate/rationales.jsonl"], flags=("--input", "-i"),
+                            help="raw rationale JSONL")
+    out: str = opt("runs/etd/train.jsonl", help="the ETD training set (JSONL)")
+    thoughts: list[THOUGHT] = opt(factory=lambda: list(THOUGHTS), sep=",", help="thoughts to keep")
+    eval_splits: list[str] = opt(factory=lambda: list(ds.EVAL_SPLITS), flags="--eval-split",
+                                 help="splits whose questions may not be trained on")
+    cot_policy: POLICY = opt("strict", help="CoT answer extraction for training targets")
+    workers: Annotated[int, Field(ge=1)] | None = None
 
 
 def _splits_of(ids) -> list[str]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 
 def bf16_supported() -> bool:
     """True where bf16 autocast is fast: CUDA with bf16, or a CPU with AMX / avx512_bf16."""
+    import torch
+
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     try:
@@ -63,6 +63,8 @@ def load_student(model: str, bf16: str | bool = "auto") -> Student:
     path = resolve_hf(model)
     seq2seq = is_seq2seq(path)
     cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    import torch
+
     net = cls.from_pretrained(path, dtype=torch.float32).eval()
     tok = load_tokenizer(path)
     tok.padding_side = "left"  # causal batches must end where generation starts

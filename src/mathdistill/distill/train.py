@@ -28,10 +28,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import torch
+from pydantic import Field
 
+from ..config import BF16, THOUGHT, opt, validated
 from ..jsonl import RecordError, iter_jsonl_tolerant
 from ..thoughts import THOUGHTS, student_prompt
 from .student import is_seq2seq, load_tokenizer, use_bf16
@@ -43,45 +44,37 @@ META_FILE = "mathdistill_train.json"
 
 @dataclass
 class TrainConfig:
-    model: str = "smollm2-135m"  # registry name, hub id or local checkpoint dir
-    data: list[str] = field(default_factory=lambda: ["runs/gold_etd_svamp/etd.jsonl"])
-    thoughts: list[str] = field(default_factory=lambda: list(THOUGHTS))
-    limit: int | None = None  # first N problems (all their thoughts): data-scale experiments
-    out: str = "runs/train/smollm2-etd"
-    epochs: float = 2.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 16
-    grad_accum: int = 1
-    lr: float = 1e-4
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    max_len: int = 384  # prompt + completion tokens; longer rows are cut (rows_at_max_len in the meta)
-    bf16: str | bool = "auto"  # auto: on when the hardware runs bf16 fast
+    model: str = opt("smollm2-135m", help="student: registry name, hub id or checkpoint dir")
+    data: list[str] = opt(factory=lambda: ["runs/gold_etd_svamp/etd.jsonl"], help="ETD training JSONL")
+    thoughts: Annotated[list[THOUGHT], Field(min_length=1)] = opt(
+        factory=lambda: list(THOUGHTS), sep=",", help="cot,pot,eot: CoTD / PoTD / EoTD / ETD")
+    limit: Annotated[int, Field(ge=1)] | None = opt(None, help="first N problems (all their thoughts)")
+    out: str = opt("runs/train/smollm2-etd", help="run directory (checkpoints/, model/)")
+    epochs: Annotated[int, Field(ge=1)] = 2
+    max_steps: int = opt(-1, help="> 0 overrides epochs")
+    batch_size: Annotated[int, Field(ge=1)] = 16
+    grad_accum: Annotated[int, Field(ge=1)] = 1
+    lr: Annotated[float, Field(gt=0)] = 1e-4
+    warmup_ratio: Annotated[float, Field(ge=0, le=1)] = 0.03
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    max_len: Annotated[int, Field(ge=16)] = opt(384, help="prompt + completion tokens; longer rows are cut")
+    bf16: BF16 = opt("auto", help="bf16 autocast: auto (on where the CPU/GPU runs it fast), true, false")
     group_by_length: bool = True
-    attn_implementation: str = "auto"  # auto: eager on CPU (faster for short rows), the model's default on GPU
+    # auto: eager on CPU (faster for short rows), the model's default on GPU
+    attn_implementation: Literal["auto", "eager", "sdpa", "flash_attention_2"] = "auto"
     completion_logits_only: bool = True  # vocabulary logits only where the loss is (checked against the full loss)
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora: bool = opt(False, flags="--lora/--full", help="LoRA adapters (merged on save) or full fine-tuning")
+    lora_r: Annotated[int, Field(ge=1)] = 16
+    lora_alpha: Annotated[int, Field(ge=1)] = 32
+    lora_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
     lora_targets: str | list[str] = "all-linear"
-    save_steps: int = 200
-    save_total_limit: int = 2
-    logging_steps: int = 10
+    save_steps: Annotated[int, Field(ge=1)] = 200
+    save_total_limit: Annotated[int, Field(ge=1)] = 2
+    logging_steps: Annotated[int, Field(ge=1)] = 10
     seed: int = 0
-    resume: bool = False
-    mmap_threshold_mb: int = 0  # > 0: glibc serves blocks >= this from mmap, returned when freed (for jobs side by side)
-
-    def validate(self) -> None:
-        bad = [t for t in self.thoughts if t not in THOUGHTS]
-        if bad or not self.thoughts:
-            raise ValueError(f"thoughts must be a non-empty subset of {', '.join(THOUGHTS)}; got {self.thoughts}")
-        if str(self.bf16).lower() not in ("auto", "true", "false"):
-            raise ValueError(f"bf16 must be auto, true or false; got {self.bf16!r}")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise ValueError("batch_size and grad_accum must be >= 1")
-        if self.mmap_threshold_mb < 0:
-            raise ValueError(f"mmap_threshold_mb must be >= 0; got {self.mmap_threshold_mb}")
+    resume: bool = opt(False, flags="--resume/--no-resume", help="continue from the last checkpoint in --out")
+    # > 0: glibc serves blocks >= this from mmap, returned when freed (for jobs side by side)
+    mmap_threshold_mb: Annotated[int, Field(ge=0)] = 0
 
 
 @dataclass
@@ -120,146 +113,21 @@ def load_rows(paths: list[str], thoughts: list[str], limit: int | None = None) -
     return rows
 
 
-def encode(tokenizer, question: str, thought: str, completion: str, seq2seq: bool, max_len: int) -> dict:
+def row_prompt(row: dict) -> str:
+    """The prompt a training row was built with (`build-dataset` stores it); rows written by hand
+    without one get the student prompt of their question and thought."""
+    return row.get("prompt") or student_prompt(row["question"], row["thought"])
+
+
+def encode(tokenizer, prompt_text: str, completion: str, seq2seq: bool, max_len: int) -> dict:
     """Token ids and labels of one row. Prompt tokens never carry loss."""
-    prompt = tokenizer(student_prompt(question, thought)).input_ids
+    prompt = tokenizer(prompt_text).input_ids
     target = tokenizer(completion, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
     if seq2seq:
         return {"input_ids": prompt[:max_len], "labels": target[:max_len]}
     ids = (prompt + target)[:max_len]
     labels = ([IGNORE] * len(prompt) + target)[:max_len]
     return {"input_ids": ids, "labels": labels}
-
-
-class Collator:
-    """Pads a batch to its longest row (right side; labels with -100, so pad == EOS is safe)."""
-
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
-    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        n_in = max(len(f["input_ids"]) for f in features)
-        n_lab = max(len(f["labels"]) for f in features)
-        ids = torch.full((len(features), n_in), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(features), n_in), dtype=torch.long)
-        labels = torch.full((len(features), n_lab), IGNORE, dtype=torch.long)
-        for i, f in enumerate(features):
-            ids[i, : len(f["input_ids"])] = torch.tensor(f["input_ids"])
-            mask[i, : len(f["input_ids"])] = 1
-            labels[i, : len(f["labels"])] = torch.tensor(f["labels"])
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-class RowsDataset(torch.utils.data.Dataset):
-    def __init__(self, items: list[dict]):
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict:
-        return self.items[i]
-
-
-def load_student_for_training(model_dir: str, cfg: TrainConfig):
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
-
-    seq2seq = is_seq2seq(model_dir)
-    cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    attn = cfg.attn_implementation
-    if attn == "auto":
-        attn = "eager" if not torch.cuda.is_available() else None
-    kwargs = {"attn_implementation": attn} if attn else {}
-    model = cls.from_pretrained(model_dir, dtype=torch.float32, **kwargs)  # fp32 master weights; bf16 via autocast
-    if cfg.lora:
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        model = get_peft_model(model, LoraConfig(
-            task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM, r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=cfg.lora_targets))
-    return model, seq2seq
-
-
-def _completion_loss(decoder, head, inputs: dict, num_items_in_batch) -> torch.Tensor:
-    """Causal-LM loss with vocabulary logits computed only at positions that carry a label."""
-    hidden = decoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
-    target = inputs["labels"][:, 1:]
-    keep = target != IGNORE
-    logits = head(hidden[:, :-1][keep]).float()
-    loss = torch.nn.functional.cross_entropy(logits, target[keep], reduction="sum")
-    if num_items_in_batch is None:
-        return loss / keep.sum().clamp(min=1)
-    return loss / torch.as_tensor(num_items_in_batch, device=loss.device)
-
-
-def make_student_trainer(**kwargs):
-    """A Trainer whose causal loss skips vocabulary logits at prompt positions (`completion_logits_only`).
-
-    The shortcut calls the model's decoder and output layer directly, so it is used only for an
-    unwrapped causal model (one process: no DDP / DeepSpeed wrapper, whose hooks a direct call would
-    bypass). On the first batch it is checked against the model's own loss; a model whose logits are
-    more than `head(hidden)` (soft-capping, scaling) fails the check and trains on the standard loss.
-    """
-    from transformers import Trainer
-
-    class _StudentTrainer(Trainer):
-        fast_loss: bool | None = None  # None: not checked yet
-
-        def _fast_parts(self, model):
-            if self.fast_loss is False or self.accelerator.unwrap_model(model) is not model:
-                return None
-            base = model.get_base_model() if hasattr(model, "get_base_model") else model
-            if getattr(base.config, "is_encoder_decoder", False):
-                return None
-            try:
-                decoder, head = base.get_decoder(), base.get_output_embeddings()
-            except (AttributeError, NotImplementedError, ValueError):
-                return None
-            if decoder is None or head is None or decoder is base:
-                return None
-            return decoder, head
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            parts = None if return_outputs else self._fast_parts(model)
-            if parts is None:
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            if self.fast_loss is None:  # first batch: the shortcut must agree with the model's own loss
-                self.fast_loss = self._agrees(model, parts, inputs, num_items_in_batch)
-                if not self.fast_loss:
-                    logger.warning("completion-only logits disagree with %s's own loss; using the standard loss",
-                                   type(model).__name__)
-                    return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            with self.accelerator.autocast():  # accelerate autocasts model.forward only; the shortcut bypasses it
-                return _completion_loss(*parts, inputs, num_items_in_batch)
-
-        def _agrees(self, model, parts, inputs, num_items_in_batch) -> bool:
-            was_training = model.training
-            model.eval()  # no dropout: both losses see the same network
-            try:
-                with torch.no_grad(), self.accelerator.autocast():
-                    fast = _completion_loss(*parts, inputs, num_items_in_batch)
-                    reference = super().compute_loss(model, dict(inputs), False, num_items_in_batch)
-            finally:
-                model.train(was_training)
-            return bool(torch.allclose(fast.float(), reference.float(), rtol=1e-2, atol=1e-3))
-
-    return _StudentTrainer(**kwargs)
-
-
-def training_arguments(cfg: TrainConfig, output_dir: str, **overrides: Any):
-    """Trainer arguments of a run; `overrides` replace any of them (benchmarks turn saving off)."""
-    from transformers import TrainingArguments
-
-    args = {
-        "output_dir": output_dir, "num_train_epochs": cfg.epochs, "max_steps": cfg.max_steps,
-        "per_device_train_batch_size": cfg.batch_size, "gradient_accumulation_steps": cfg.grad_accum,
-        "learning_rate": cfg.lr, "warmup_steps": cfg.warmup_ratio, "weight_decay": cfg.weight_decay,
-        "lr_scheduler_type": "cosine", "bf16": use_bf16(cfg.bf16), "use_cpu": not torch.cuda.is_available(),
-        "train_sampling_strategy": "group_by_length" if cfg.group_by_length else "random",
-        "save_strategy": "steps", "save_steps": cfg.save_steps, "save_total_limit": cfg.save_total_limit,
-        "logging_steps": cfg.logging_steps, "seed": cfg.seed, "report_to": "none", "remove_unused_columns": False,
-        "include_num_input_tokens_seen": "non_padding", "dataloader_num_workers": 0}
-    return TrainingArguments(**{**args, **overrides})
 
 
 def fix_mmap_threshold(mb: int) -> bool:
@@ -292,15 +160,16 @@ def train(cfg: TrainConfig, callbacks: list | None = None) -> TrainResult:
     from transformers.trainer_utils import get_last_checkpoint
 
     from ..models import resolve_hf
+    from .trainer import Collator, RowsDataset, load_student_for_training, make_student_trainer, training_arguments
 
-    cfg.validate()
+    validated(cfg)
     fix_mmap_threshold(cfg.mmap_threshold_mb)
     out = Path(cfg.out)
     model_dir = resolve_hf(cfg.model)
     rows = load_rows(cfg.data, cfg.thoughts, cfg.limit)
     tokenizer = load_tokenizer(model_dir)
     model, seq2seq = load_student_for_training(model_dir, cfg)
-    items = [encode(tokenizer, r["question"], r["thought"], r["completion"], seq2seq, cfg.max_len) for r in rows]
+    items = [encode(tokenizer, row_prompt(r), r["completion"], seq2seq, cfg.max_len) for r in rows]
 
     checkpoints = out / "checkpoints"
     resume_from = get_last_checkpoint(str(checkpoints)) if cfg.resume and checkpoints.is_dir() else None

@@ -14,11 +14,15 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from typing import Annotated, Literal
+
+from pydantic import Field
 from pathlib import Path
 
 from .. import datasets as ds
 from ..answers import compare
+from ..config import BF16, POLICY, THOUGHT, opt, validated
 from ..jsonl import JsonlAppender, RecordError, iter_jsonl_tolerant
 from ..rationales import Rationale
 from ..thoughts import THOUGHTS, student_prompt
@@ -31,35 +35,30 @@ CHUNK = 64  # prompts generated between appends to predictions.jsonl
 
 @dataclass
 class EvalConfig:
-    model: str = "runs/train/smollm2-etd/model"
-    splits: list[str] = field(default_factory=lambda: ["svamp:test"])
-    thoughts: list[str] = field(default_factory=lambda: list(THOUGHTS))
-    limit: int | None = None  # first N problems of each split
+    model: str = opt("runs/train/smollm2-etd/model", help="trained student dir (or registry name / hub id)")
+    splits: list[str] = opt(factory=lambda: ["svamp:test"], flags="--split", help="DATASET:SPLIT")
+    thoughts: Annotated[list[THOUGHT], Field(min_length=1)] = opt(factory=lambda: list(THOUGHTS), sep=",")
+    limit: Annotated[int, Field(ge=1)] | None = opt(None, help="first N problems of each split")
     # a seeded random N problems of each split, kept in file order: an unbiased estimate where a file
     # is sorted (ASDiv by grade). The draw is a prefix of one fixed permutation per seed, so a larger
     # sample holds every problem of a smaller one and resumes from its predictions
-    sample: int | None = None
+    sample: Annotated[int, Field(ge=1)] | None = opt(None, help="a seeded random N problems of each split "
+                                                     "(sample_seed; nested: a larger N resumes a smaller)")
     sample_seed: int = 0
-    out: str = "runs/eval/smollm2-etd"
-    backend: str = "transformers"  # how the student generates (evaluate.backends)
-    batch_size: int = 16
-    max_new_tokens: int = 160
-    policy: str = "flexible"  # CoT answer extraction policy (named in the metrics)
-    bf16: str | bool = "auto"
-    workers: int | None = None
+    out: str = opt("runs/eval/smollm2-etd", help="directory for predictions, verdicts, metrics")
+    backend: Literal["transformers"] = opt("transformers", help="how the student generates")
+    batch_size: Annotated[int, Field(ge=1)] = opt(16, help="prompts per generation batch")
+    max_new_tokens: Annotated[int, Field(ge=1)] = 160
+    policy: POLICY = opt("flexible", help="CoT answer extraction policy (named in the metrics)")
+    bf16: BF16 = "auto"
+    workers: Annotated[int, Field(ge=1)] | None = None
     # grade the predictions already in <out> again (after a change to the grading or the vote) and
     # generate nothing: no model is loaded, and the training record of <out>/metrics.json is kept
     regrade_only: bool = False
 
     def validate(self) -> None:
-        bad = [t for t in self.thoughts if t not in THOUGHTS]
-        if bad or not self.thoughts:
-            raise ValueError(f"thoughts must be a non-empty subset of {', '.join(THOUGHTS)}; got {self.thoughts}")
         if self.limit is not None and self.sample is not None:
             raise ValueError("give either limit (the first N problems) or sample (a random N), not both")
-        for name in ("limit", "sample"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
 
 
 def sample_problems(problems: list[ds.Problem], n: int, seed: int = 0) -> list[ds.Problem]:
@@ -179,7 +178,7 @@ def score_split(records: list[Rationale], problems: list[ds.Problem], thoughts: 
 
 def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None = None) -> dict:
     """Generate what is missing, grade everything, write verdicts.jsonl and metrics.json."""
-    cfg.validate()
+    validated(cfg)
     out = Path(cfg.out)
     problems = _problems(cfg)
     earlier = {}

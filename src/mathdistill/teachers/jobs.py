@@ -15,46 +15,40 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable, Literal
+
+from pydantic import Field
 
 from .. import datasets as ds
+from ..config import THOUGHT, opt, validated
 from ..jsonl import JsonlAppender, iter_jsonl_tolerant
 from ..thoughts import THOUGHTS, teacher_messages
 
 
 @dataclass
 class GenerateConfig:
-    teacher: str = "gold"  # gold | openai | llamacpp
-    model: str | None = None  # openai: model name; llamacpp: registry name or .gguf path
-    base_url: str | None = None  # openai: e.g. http://localhost:8000/v1
-    api_key_env: str = "OPENAI_API_KEY"
-    splits: list[str] = field(default_factory=lambda: ["mawps-asdiv-a:train"])
-    thoughts: list[str] = field(default_factory=lambda: list(THOUGHTS))
-    samples: int = 1
-    limit: int | None = None  # first N problems of each split
-    shots: int = 4
-    temperature: float = 0.0
-    max_tokens: int = 400
-    concurrency: int = 4  # llamacpp serves one request at a time: it uses 1
+    teacher: Literal["gold", "openai", "llamacpp"] = opt("gold", help="who writes the rationales")
+    model: str | None = opt(None, help="openai: model name; llamacpp: registry name or .gguf path")
+    base_url: str | None = opt(None, help="openai: endpoint, e.g. http://localhost:8000/v1")
+    api_key_env: str = opt("OPENAI_API_KEY", help="openai: environment variable holding the API key")
+    splits: list[str] = opt(factory=lambda: ["mawps-asdiv-a:train"], flags="--split", help="DATASET:SPLIT")
+    thoughts: list[THOUGHT] = opt(factory=lambda: list(THOUGHTS), sep=",", help="thoughts to write")
+    samples: Annotated[int, Field(ge=1)] = opt(1, help="samples per problem and thought")
+    limit: Annotated[int, Field(ge=1)] | None = opt(None, help="first N problems of each split")
+    shots: Annotated[int, Field(ge=0)] = opt(4, help="few-shot exemplars in the teacher prompt")
+    temperature: Annotated[float, Field(ge=0)] = 0.0
+    max_tokens: Annotated[int, Field(ge=1)] = 400
+    concurrency: Annotated[int, Field(ge=1)] = opt(4, help="parallel requests (llamacpp serves one at a time)")
     seed: int = 0
-    n_ctx: int = 4096
-    threads: int | None = None  # llamacpp: CPU threads of the local server (default: every core)
-    out: str = "runs/generate/rationales.jsonl"
+    n_ctx: Annotated[int, Field(ge=256)] = 4096
+    threads: Annotated[int, Field(ge=1)] | None = opt(None, help="llamacpp: CPU threads of the server (default: all)")
+    out: str = opt("runs/generate/rationales.jsonl", help="raw rationale JSONL (appended, resumable)")
 
     def validate(self) -> None:
-        if self.teacher not in ("gold", "openai", "llamacpp"):
-            raise ValueError(f"teacher must be gold, openai or llamacpp, not {self.teacher!r}")
-        bad = [t for t in self.thoughts if t not in THOUGHTS]
-        if bad:
-            raise ValueError(f"unknown thought(s) {bad}; use {', '.join(THOUGHTS)}")
         if self.teacher == "openai" and not (self.base_url and self.model):
             raise ValueError("teacher openai needs base_url and model")
         if self.teacher == "llamacpp" and not self.model:
             raise ValueError("teacher llamacpp needs model (a registry name such as qwen2.5-coder-1.5b, or a .gguf)")
-        if self.samples < 1:
-            raise ValueError("samples must be >= 1")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1, not {self.threads}")
 
 
 def _problems(cfg: GenerateConfig) -> list[ds.Problem]:
@@ -88,7 +82,7 @@ class GenerateStats:
 
 def run_generate(cfg: GenerateConfig, progress: Callable[[int, int], object] | None = None) -> GenerateStats:
     """Generate what is missing from cfg.out. `progress(total, initial)` returns a bar with update()."""
-    cfg.validate()
+    validated(cfg)
     out = Path(cfg.out)
     problems = _problems(cfg)
     done = done_keys(out)
@@ -124,7 +118,7 @@ def log_stats(path: Path) -> dict:
 
 
 def _run_gold(jobs, log: JsonlAppender, bar) -> tuple[int, float, int]:
-    from ..teachers.gold import convert
+    from .gold import convert
 
     made = 0
     for p, thought, sample in jobs:
@@ -142,12 +136,12 @@ def _run_gold(jobs, log: JsonlAppender, bar) -> tuple[int, float, int]:
 
 
 async def _run_llm(cfg: GenerateConfig, jobs, log: JsonlAppender, bar) -> tuple[int, float, int]:
-    from ..teachers.openai_compat import OpenAICompatTeacher
+    from .openai_compat import OpenAICompatTeacher
 
     server_ctx = contextlib.nullcontext()
     base_url, model_name, concurrency = cfg.base_url, cfg.model, cfg.concurrency
     if cfg.teacher == "llamacpp":
-        from ..teachers.llamacpp import LlamaCppServer
+        from .llamacpp import LlamaCppServer
 
         gguf = _gguf_path(cfg.model)
         server_ctx = LlamaCppServer(gguf, n_ctx=cfg.n_ctx, n_threads=cfg.threads, log_path=Path(cfg.out).with_suffix(".server.log"))
