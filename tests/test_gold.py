@@ -4,7 +4,8 @@
 import pytest
 
 from mathdistill import datasets as ds
-from mathdistill.teachers.gold import convert, gold_yield, steps_from_gsm8k
+from mathdistill.teachers.gold import convert, gold_yield
+from mathdistill.teachers.gold_steps import steps_from_gsm8k
 
 YIELD_FLOORS = {  # issue "thought forms": >= 96% GSM8K PoT/EoT, >= 99% CoT; >= 99% SVAMP/MAWPS/MultiArith
     "gsm8k:train": {"cot": 0.99, "pot": 0.96, "eot": 0.96},

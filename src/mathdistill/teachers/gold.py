@@ -29,180 +29,23 @@ from fractions import Fraction
 
 from ..answers import answers_match
 from ..datasets import Problem
-from ..equations import EquationError, parse_system, solve_text
-from ..equations.nodes import Add, Expr, Mul, Neg, Num, Pow, Var
-
-# ---------------------------------------------------------------------------------------------
-# steps
-
-
-@dataclass(frozen=True)
-class Step:
-    expr: Expr  # over Num literals only
-    value: Fraction
-
-
-class NotConvertible(ValueError):
-    """The annotation cannot be turned into steps that reach the gold answer."""
-
-
-def evaluate(expr: Expr) -> Fraction:
-    """Exact value of a constant expression (no variables)."""
-    match expr:
-        case Num(value):
-            return value
-        case Neg(operand):
-            return -evaluate(operand)
-        case Add(terms):
-            return sum((evaluate(t) for t in terms), Fraction(0))
-        case Mul(factors, divisors):
-            out = Fraction(1)
-            for f in factors:
-                out *= evaluate(f)
-            for d in divisors:
-                out /= evaluate(d)  # ZeroDivisionError is the caller's to handle
-            return out
-        case Pow(base, exponent):
-            e = evaluate(exponent)
-            if e.denominator != 1 or abs(e) > 64:
-                raise NotConvertible(f"unsupported exponent {e}")
-            return evaluate(base) ** int(e)
-    raise NotConvertible(f"variables in a constant expression: {expr}")
-
-
-def parse_expression(text: str) -> Expr:
-    """An arithmetic expression over numbers, through the EoT parser (never eval)."""
-    system = parse_system(f"ans = {text}")
-    if len(system) != 1:
-        raise NotConvertible(f"not one expression: {text!r}")
-    return system[0].rhs
-
-
-def steps_from_equation(equation: str) -> list[Step]:
-    """Every operator node of the gold expression, in evaluation order."""
-    try:
-        expr = parse_expression(equation)
-    except EquationError as e:
-        raise NotConvertible(f"gold equation does not parse: {e}") from None
-    steps: list[Step] = []
-
-    def walk(node: Expr) -> None:
-        for child in _children(node):
-            walk(child)
-        if not isinstance(node, Num):
-            steps.append(Step(node, evaluate(node)))
-
-    try:
-        walk(expr)
-    except ZeroDivisionError:
-        raise NotConvertible("gold equation divides by zero") from None
-    if not steps:  # the answer is a bare number
-        steps.append(Step(expr, evaluate(expr)))
-    return steps
-
-
-def map_leaves(node: Expr, leaf) -> Expr:
-    """The same tree with every Num/Var leaf replaced by leaf(leaf_node)."""
-    match node:
-        case Neg(o):
-            return Neg(map_leaves(o, leaf))
-        case Add(terms):
-            return Add(tuple(map_leaves(t, leaf) for t in terms))
-        case Mul(fs, ds):
-            return Mul(tuple(map_leaves(f, leaf) for f in fs), tuple(map_leaves(d, leaf) for d in ds))
-        case Pow(b, e):
-            return Pow(map_leaves(b, leaf), map_leaves(e, leaf))
-    return leaf(node)
-
-
-def _children(node: Expr) -> tuple[Expr, ...]:
-    match node:
-        case Neg(operand):
-            return (operand,) if not isinstance(operand, Num) else ()
-        case Add(terms):
-            return terms
-        case Mul(factors, divisors):
-            return factors + divisors
-        case Pow(base, exponent):
-            return (base, exponent)
-    return ()
-
-
-_ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
-
-
-def strip_annotations(solution: str) -> str:
-    return _ANNOTATION.sub("", solution)
-
-
-def steps_from_gsm8k(solution: str) -> list[Step]:
-    """Calculator annotations plus verified prose arithmetic, in text order, without repeats."""
-    found: list[tuple[int, Step]] = []
-    for m in _ANNOTATION.finditer(solution):
-        step = _checked_step(m.group(1), m.group(2))
-        if step:
-            found.append((m.start(), step))
-    plain = strip_annotations(solution)
-    # positions in `plain` differ from `solution`; order prose steps by line, after annotations
-    offset = 0
-    for line in plain.splitlines(keepends=True):
-        for pos, step in _prose_steps(line):
-            found.append((offset + pos, step))
-        offset += len(line)
-    found.sort(key=lambda item: item[0])
-    steps: list[Step] = []
-    for _, step in found:
-        if not any(s.expr == step.expr and s.value == step.value for s in steps):
-            steps.append(step)
-    return steps
-
-
-def _checked_step(lhs: str, rhs: str) -> Step | None:
-    """A step when `lhs` parses and evaluates to the stated `rhs`."""
-    try:
-        expr = parse_expression(_normalise_prose(lhs))
-        value = evaluate(expr)
-        stated = parse_expression(_normalise_prose(rhs))
-        if isinstance(expr, Num) or not answers_match(float(value), float(evaluate(stated))):
-            return None
-        return Step(expr, value)
-    except (EquationError, NotConvertible, ZeroDivisionError, OverflowError):
-        return None
-
-
-def _normalise_prose(text: str) -> str:
-    text = text.replace("×", "*").replace("÷", "/").replace("−", "-").replace("–", "-").replace("$", "")
-    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
-    return re.sub(r"(?<=[\d)])\s*[xX]\s*(?=[\d(])", "*", text)
-
-
-_CLAUSE_END = re.compile(r"[.;:!?](?!\d)|,(?!\d{3})|=|\b(?:so|is|are|was|which|gives|then|and|of)\b", re.I)
-_TOKEN = re.compile(r"\d+(?:\.\d+)?%?|[-+*/^()]|[A-Za-z']+")
-_RESULT = re.compile(r"=\s*\$?\s*(-?\d+(?:\.\d+)?%?)")
-
-
-def _prose_steps(line: str):
-    """(position, Step) for 'a op b = c' written in prose, units and words between numbers ignored."""
-    line = _normalise_prose(line)
-    for m in _RESULT.finditer(line):
-        head = line[: m.start()]
-        starts = [c.end() for c in _CLAUSE_END.finditer(head)]
-        clause = head[starts[-1] if starts else 0:]
-        tokens = _TOKEN.findall(clause)
-        # an operator followed by a word is a unit ("$12/craft"), not arithmetic
-        tokens = [t for i, t in enumerate(tokens)
-                  if not (t in "+-*/^" and i + 1 < len(tokens) and tokens[i + 1][0].isalpha())]
-        tokens = [t for t in tokens if not t[0].isalpha()]
-        for start in range(len(tokens)):
-            if tokens[start][0].isdigit() or tokens[start] in "(-":
-                candidate = " ".join(tokens[start:])
-                if not any(op in candidate for op in "+-*/^"):
-                    break
-                step = _checked_step(candidate, m.group(1))
-                if step:
-                    yield m.start(), step
-                    break
-
+from ..equations import EquationError, solve_text
+from ..equations.expressions import (
+    evaluate,
+    format_number,
+    map_leaves,
+    parse_expression,
+    render,
+)
+from ..equations.nodes import Add, Expr, Mul, Neg, Num, Var
+from .gold_steps import (
+    NotConvertible,
+    Step,
+    normalise_prose,
+    steps_from_equation,
+    steps_from_gsm8k,
+    strip_annotations,
+)
 
 # ---------------------------------------------------------------------------------------------
 # wiring numbers to quantities and earlier steps
@@ -308,55 +151,8 @@ def _rename(node: Expr, names: dict[str, str]) -> Expr:
 # rendering
 
 
-def render(node: Expr, power: str = "**") -> str:
-    """Infix text with the parentheses it needs."""
-    match node:
-        case Num(v):
-            return _number(v)
-        case Var(n):
-            return n
-        case Neg(o):
-            inner = render(o, power)
-            return f"-{inner}" if isinstance(o, (Num, Var, Pow)) else f"-({inner})"
-        case Add(terms):
-            out = render(terms[0], power)
-            for t in terms[1:]:
-                if isinstance(t, Neg):
-                    inner = render(t.operand, power)
-                    out += f" - ({inner})" if isinstance(t.operand, Add) else f" - {inner}"
-                else:
-                    out += f" + {render(t, power)}"
-            return out
-        case Mul(fs, ds):
-            def factor(x: Expr) -> str:
-                s = render(x, power)
-                return f"({s})" if isinstance(x, (Add, Neg, Mul)) and not _single(x) else s
-            out = " * ".join(factor(f) for f in fs) if fs else "1"
-            for d in ds:
-                out += f" / {factor(d)}"
-            return out
-        case Pow(b, e):
-            bs = render(b, power)
-            es = render(e, power)
-            return f"{bs if isinstance(b, (Num, Var)) else f'({bs})'} {power} {es if isinstance(e, (Num, Var)) else f'({es})'}"
-    raise TypeError(node)
-
-
-def _single(x: Expr) -> bool:
-    return isinstance(x, Mul) and len(x.factors) == 1 and not x.divisors
-
-
-def _number(v: Fraction) -> str:
-    if v.denominator == 1:
-        return str(v.numerator)
-    as_float = float(v)
-    if Fraction(repr(as_float)) == v:
-        return repr(as_float)
-    return f"({v.numerator} / {v.denominator})"
-
-
 def to_pot(quantities, steps) -> str:
-    lines = [f"{name} = {_number(value)}" for name, value in quantities]
+    lines = [f"{name} = {format_number(value)}" for name, value in quantities]
     lines += [f"{name} = {render(expr)}" for name, expr in steps]
     return "\n".join(lines)
 
@@ -380,7 +176,7 @@ def to_eot(quantities, steps) -> str:
 
 def to_cot(problem: Problem) -> str:
     body = strip_annotations(problem.solution or "").strip()
-    return f"{body}\nThe answer is {_number(Fraction(str(problem.answer)))}."
+    return f"{body}\nThe answer is {format_number(Fraction(str(problem.answer)))}."
 
 
 _LETTER_VAR = re.compile(r"^[b-zB-HJ-Z]$")  # one-letter names, not the words "a", "A", "I"
@@ -391,7 +187,7 @@ def algebra_from_prose(solution: str, gold: float) -> tuple[str, str] | None:
     """For solutions that set up an equation ("Let x be ... 4 * x + 600 = 10000"): the first
     stated equation in one letter whose solution is the gold answer, as (equation, letter)."""
     for line in strip_annotations(solution).splitlines():
-        for sentence in re.split(r"(?<!\d)[.;](?!\d)|:", _normalise_prose(line)):
+        for sentence in re.split(r"(?<!\d)[.;](?!\d)|:", normalise_prose(line)):
             if "=" not in sentence:
                 continue
             tokens = [t for t in _ALGEBRA_TOKEN.findall(sentence) if not t[0].isalpha() or _LETTER_VAR.match(t)]
@@ -440,8 +236,8 @@ def steps_to_cot(quantities, steps, answer: float) -> str:
     for name, expr in steps:
         value = _value_with(expr, values)
         values[name] = value
-        sentences.append(f"{render(_inline(expr, values))} = {_number(value)}.")
-    return " ".join(sentences) + f" The answer is {_number(Fraction(str(answer)))}."
+        sentences.append(f"{render(_inline(expr, values))} = {format_number(value)}.")
+    return " ".join(sentences) + f" The answer is {format_number(Fraction(str(answer)))}."
 
 
 def _inline(node: Expr, values: dict) -> Expr:
@@ -476,8 +272,8 @@ def convert(problem: Problem, thoughts=("cot", "pot", "eot")) -> tuple[list[Gold
         if implicit:
             texts = unknown_rationales(*implicit)
             texts["cot"] = (f"Let {implicit[1]} be the unknown. Then {texts['eot'].splitlines()[0]}. Solving for "
-                            f"{implicit[1]} gives {_number(Fraction(str(problem.answer)))}. "
-                            f"The answer is {_number(Fraction(str(problem.answer)))}.")
+                            f"{implicit[1]} gives {format_number(Fraction(str(problem.answer)))}. "
+                            f"The answer is {format_number(Fraction(str(problem.answer)))}.")
             out.extend(GoldRationale(problem.id, t, texts[t]) for t in wanted)
             return out, failed
         if problem.equation:

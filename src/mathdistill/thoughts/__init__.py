@@ -14,6 +14,9 @@ from . import cot, eot, pot
 from .base import POLICIES, Checker, ThoughtAnswer
 from .exemplars import EXEMPLARS
 
+__all__ = ["EXEMPLARS", "INSTRUCTIONS", "POLICIES", "THOUGHTS", "Checker", "ThoughtAnswer", "answer", "kind",
+           "student_prompt", "teacher_messages"]
+
 THOUGHTS = ("cot", "pot", "eot")
 _KINDS: dict[str, ModuleType] = {"cot": cot, "pot": pot, "eot": eot}
 
