@@ -10,7 +10,8 @@ from mathdistill.config import validated
 
 from mathdistill import datasets as ds
 from mathdistill.evaluate.breakdown import breakdown, read_verdicts
-from mathdistill.evaluate.report import ReportError, _wrap_label, write_report
+from mathdistill.evaluate.run_tables import _wrap_label
+from mathdistill.report import ReportError, write_report
 from mathdistill.evaluate.run import score_split
 from mathdistill.evaluate.vote import plausibility, plausible_vote, vote
 from mathdistill.rationales import Rationale, RecordError
@@ -123,8 +124,9 @@ def test_report_writes_tables_and_plots(tmp_path):
         d.mkdir(parents=True)
         (d / "metrics.json").write_text(json.dumps(_metrics(n, {"cot": acc, "pot": acc + 0.1, "eot": acc, "vote": acc + 0.2,
                                                                 "oracle": acc + 0.3})))
-    md = write_report([tmp_path / "runs"], tmp_path / "report")
+    md, skipped = write_report([tmp_path / "runs"], tmp_path / "report")
     text = md.read_text()
+    assert skipped == []
     assert "| small | svamp:test | 10 | 10.0% (1/10) | 20.0% (2/10) |" in text
     assert "| large | smollm2-135m | cot,pot,eot | full | 1000 |" in text
     for f in ("report.html", "accuracy.png", "data_scale.png"):
@@ -164,7 +166,7 @@ def test_report_renders_encoder_distillation_results(tmp_path):
     (d / "probes.json").write_text(json.dumps({"rows": [
         {"representation": r, "dim": 64, "pos": 0.8, "ner": 0.9, "relation": 0.5, "pos_majority": 0.2,
          "ner_majority": 0.8, "relation_majority": 0.4} for r in ("teacher", "student (both)")]}))
-    text = write_report([d], tmp_path / "report").read_text()
+    text = write_report([d], tmp_path / "report")[0].read_text()
     assert text.index("## Encoder distillation") < text.index("## Compression study") < text.index("## Probes")
     assert "| student (both) | 0.90 (0.90) |" in text and "| lle | 16 | 0.200 | 0.900 |" in text
     assert "## Accuracy" not in text and text.count("## Encoder distillation") == 1

@@ -249,15 +249,16 @@ class ReportConfig:
 
 def report(cfg: ReportConfig) -> None:
     """Markdown + HTML report with tables and plots of one or more evaluations."""
-    from .evaluate.report import ReportError, write_report
+    from .report import ReportError, write_report
 
     try:
-        path = write_report([Path(r) for r in cfg.runs], Path(cfg.out))
+        path, skipped = write_report([Path(r) for r in cfg.runs], Path(cfg.out))
     except ReportError as e:
         raise UserError(str(e)) from None
+    for p in skipped:
+        typer.echo(f"note: skipped {p}: no metrics.json or encoder-kd results in it", err=True)
     typer.echo(str(path))
-    if path.with_suffix(".html").is_file():
-        typer.echo(str(path.with_suffix(".html")))
+    typer.echo(str(path.with_suffix(".html")))
 
 
 config_command(app, "report", ReportConfig, report, config_file=False, help=report.__doc__)

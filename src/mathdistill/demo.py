@@ -25,7 +25,7 @@ from .config import opt
 from .distill.dataset import BuildConfig, build_dataset
 from .teachers.jobs import GenerateConfig, run_generate
 from .distill.train import TrainConfig, train
-from .evaluate.report import write_report
+from .report import write_report
 from .evaluate.run import EvalConfig, run_evaluate
 
 TRAIN_SPLIT = "mawps-asdiv-a:train"
@@ -74,7 +74,7 @@ def run_demo(cfg: DemoConfig, progress: Callable[[int, int], object] | None = No
     clock.done("evaluate")
 
     say("[4/4] report")
-    report = write_report([out / "smollm2_etd_eval"], out / "report")
+    report, _ = write_report([out / "smollm2_etd_eval"], out / "report")
     clock.done("report")
     timing = {"config": asdict(cfg), "seconds": clock.seconds, "total_seconds": round(sum(clock.seconds.values()), 1),
               "cores": os.cpu_count(), "load_average_at_end": os.getloadavg(),

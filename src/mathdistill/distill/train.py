@@ -26,16 +26,16 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from ..config import BF16, THOUGHT, opt, validated
 from ..jsonl import RecordError, iter_jsonl_tolerant
 from ..thoughts import THOUGHTS, student_prompt
-from .student import is_seq2seq, load_tokenizer, use_bf16
+from .student import load_tokenizer, use_bf16
 
 logger = logging.getLogger(__name__)
 IGNORE = -100  # label value the loss skips

@@ -172,8 +172,24 @@ def score_split(records: list[Rationale], problems: list[ds.Problem], thoughts: 
                "vote": block(sum(r["vote"]["correct"] for r in rows)),
                "vote_plausible": block(sum(r["vote_plausible"]["correct"] for r in rows)),
                "oracle": block(sum(r["oracle"] for r in rows)),
+               "agreement": accuracy_at_agreement(rows, len(thoughts)),
                "failures": {t: summary["failures"][t] for t in thoughts}}
     return metrics, rows
+
+
+def accuracy_at_agreement(rows: list[dict], n_thoughts: int) -> dict:
+    """Abstention in its simplest form: answer (with the vote) only when at least k thoughts agree.
+    For each k from all thoughts down to 1: how many problems are answered (coverage) and how many of
+    those answers are right (accuracy among answered). k = 1 answers whenever any thought answers."""
+    n = len(rows)
+    out = {}
+    for k in range(n_thoughts, 0, -1):
+        answered = [r for r in rows if len(r["vote"]["support"]) >= k]
+        right = sum(r["vote"]["correct"] for r in answered)
+        out[str(k)] = {"answered": len(answered), "correct": right,
+                       "coverage": round(len(answered) / n, 4) if n else 0.0,
+                       "accuracy": round(right / len(answered), 4) if answered else 0.0}
+    return out
 
 
 def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None = None) -> dict:
