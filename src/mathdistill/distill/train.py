@@ -33,12 +33,11 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ..config import BF16, THOUGHT, opt, validated
-from ..jsonl import RecordError, iter_jsonl_tolerant
-from ..thoughts import THOUGHTS, student_prompt
+from ..thoughts import THOUGHTS
+from .rows import IGNORE, encode, load_rows, row_prompt  # noqa: F401  (IGNORE: part of this module's API)
 from .student import load_tokenizer, use_bf16
 
 logger = logging.getLogger(__name__)
-IGNORE = -100  # label value the loss skips
 META_FILE = "mathdistill_train.json"
 
 
@@ -88,46 +87,6 @@ class TrainResult:
     tokens_per_second: float
     final_loss: float  # last logged loss (the run's mean when it was too short to log)
     resumed_at_step: int = 0  # with --resume: the checkpoint's step; seconds and tokens/s cover this process only
-
-
-def load_rows(paths: list[str], thoughts: list[str], limit: int | None = None) -> list[dict]:
-    """ETD rows of the chosen thoughts; `limit` keeps the first N problems in file order."""
-    rows: list[dict] = []
-    for path in map(Path, paths):
-        if not path.exists():
-            raise RecordError(f"{path}: no such file (build it with `mathdistill build-dataset`)")
-        for i, row in enumerate(iter_jsonl_tolerant(path)):
-            missing = [k for k in ("id", "thought", "question", "completion") if k not in row]
-            if missing:
-                raise RecordError(f"{path}: record {i + 1} lacks {', '.join(missing)}")
-            if row["thought"] in thoughts:
-                rows.append(row)
-    if limit:
-        keep: set[str] = set()
-        for r in rows:
-            if len(keep) < limit:
-                keep.add(r["id"])
-        rows = [r for r in rows if r["id"] in keep]
-    if not rows:
-        raise RecordError(f"no training rows for thoughts {thoughts} in {', '.join(paths)}")
-    return rows
-
-
-def row_prompt(row: dict) -> str:
-    """The prompt a training row was built with (`build-dataset` stores it); rows written by hand
-    without one get the student prompt of their question and thought."""
-    return row.get("prompt") or student_prompt(row["question"], row["thought"])
-
-
-def encode(tokenizer, prompt_text: str, completion: str, seq2seq: bool, max_len: int) -> dict:
-    """Token ids and labels of one row. Prompt tokens never carry loss."""
-    prompt = tokenizer(prompt_text).input_ids
-    target = tokenizer(completion, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
-    if seq2seq:
-        return {"input_ids": prompt[:max_len], "labels": target[:max_len]}
-    ids = (prompt + target)[:max_len]
-    labels = ([IGNORE] * len(prompt) + target)[:max_len]
-    return {"input_ids": ids, "labels": labels}
 
 
 def fix_mmap_threshold(mb: int) -> bool:

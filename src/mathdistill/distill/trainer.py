@@ -5,15 +5,12 @@ so that configs and the CLI load without torch)."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
+from .rows import IGNORE
 from .student import is_seq2seq, use_bf16
-from .train import IGNORE
-
-if TYPE_CHECKING:
-    from .train import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +45,8 @@ class RowsDataset(torch.utils.data.Dataset):
         return self.items[i]
 
 
-def load_student_for_training(model_dir: str, cfg: TrainConfig):
+def load_student_for_training(model_dir: str, cfg):
+    """The student to train (fp32 master weights), with LoRA adapters when `cfg.lora` (a TrainConfig)."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     seq2seq = is_seq2seq(model_dir)
@@ -133,7 +131,7 @@ def make_student_trainer(**kwargs):
     return _StudentTrainer(**kwargs)
 
 
-def training_arguments(cfg: TrainConfig, output_dir: str, **overrides: Any):
+def training_arguments(cfg, output_dir: str, **overrides: Any):
     """Trainer arguments of a run; `overrides` replace any of them (benchmarks turn saving off)."""
     from transformers import TrainingArguments
 
