@@ -34,8 +34,6 @@ from fractions import Fraction
 ABS_TOL = 1e-4
 REL_TOL = 1e-4
 
-Number = float | int | Fraction
-
 _UNICODE = str.maketrans({"−": "-", "–": "-", "\u2009": "", "\u202f": "", "\xa0": " ", "，": ","})
 _VULGAR = {"½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅛": "1/8"}
 # One number as written: optional sign, digits with optional 3-digit comma groups or plain digits,

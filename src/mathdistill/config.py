@@ -198,10 +198,6 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
 _FLOAT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
-def to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
-
-
 # ---------------------------------------------------------------------------------------------
 # The CLI, generated from the config
 

@@ -60,13 +60,6 @@ months month years year times miles mile feet foot inches inch meters meter km k
 ounce gallons gallon liters liter cups cup pieces piece""".split())
 
 
-@dataclass
-class Wiring:
-    quantities: dict[int, str]  # index into problem.numbers -> variable name
-    names: list[str]  # step variable names, the last is "ans"
-    refs: list[Expr]  # the steps with Var references in place of literals
-
-
 def _name_quantities(problem: Problem) -> list[str]:
     """A variable name for each number in the question, from the words next to it."""
     words = re.findall(r"[A-Za-z]+|\d[\d,]*(?:\.\d+)?%?", problem.question)
