@@ -8,10 +8,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeOpenAI:
-    def __init__(self, delay: float = 0.0, fail_first: int = 0, status: int = 503):
-        self.delay, self.fail_first, self.status = delay, fail_first, status
+    """`hold_after=N`: answer N requests, then hold every further one until `release()` (or exit), so a
+    test can stop a client at a known point instead of racing it."""
+
+    def __init__(self, delay: float = 0.0, fail_first: int = 0, status: int = 503, hold_after: int | None = None):
+        self.delay, self.fail_first, self.status, self.hold_after = delay, fail_first, status, hold_after
         self.requests: list[dict] = []
+        self.answered = 0
         self._lock = threading.Lock()
+        self._released = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,6 +34,11 @@ class FakeOpenAI:
                 if n <= outer.fail_first:
                     self._send(outer.status, {"error": "busy"})
                     return
+                with outer._lock:
+                    held = outer.hold_after is not None and outer.answered >= outer.hold_after
+                    outer.answered += not held
+                if held:
+                    outer._released.wait()
                 time.sleep(outer.delay)
                 question = body["messages"][-1]["content"]
                 self._send(200, {"choices": [{"message": {"content": f"ans = 1  # {question[:20]}"},
@@ -54,6 +64,11 @@ class FakeOpenAI:
         self.thread.start()
         return self
 
+    def release(self) -> None:
+        self.hold_after = None
+        self._released.set()
+
     def __exit__(self, *exc):
+        self.release()
         self.server.shutdown()
         self.server.server_close()

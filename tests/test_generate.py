@@ -52,26 +52,30 @@ def test_generate_config_names_what_is_wrong(bad, message):
         validated(GenerateConfig(**bad))
 
 
+@pytest.mark.timeout(300)
 def test_generate_survives_sigkill_and_resumes_without_duplicates(tmp_path):
     out = tmp_path / "raw.jsonl"
     args = [sys.executable, "-m", "mathdistill", "generate", "--teacher", "openai", "--model", "fake",
             "--split", "svamp:test", "--limit", "60", "--thoughts", "pot,eot", "--concurrency", "4",
             "--out", str(out)]
-    with FakeOpenAI(delay=0.05) as server:
+    # the server answers 30 requests and holds the rest, so the kill lands mid-run whatever the timing
+    with FakeOpenAI(hold_after=30) as server:
         args += ["--base-url", server.base_url]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 60
-        while time.time() < deadline and (not out.exists() or out.read_text().count("\n") < 30):
+        while proc.poll() is None and (not out.exists() or out.read_text().count("\n") < 30):
             time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         first, _ = _count(out)
-        assert 30 <= sum(first.values()) < 120, "the kill should land mid-run"
+        assert sum(first.values()) == 30 and set(first.values()) == {1}, "every answered request, once"
+        server.release()
         done = subprocess.run(args, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
-        assert "were already there" in done.stdout
+        assert "90 new records (30 were already there)" in done.stdout
     counts, rows = _count(out)
     assert len(counts) == 120 and set(counts.values()) == {1}, "every (problem, thought) exactly once"
+    assert set(counts) >= set(first), "nothing written before the kill was lost"
     assert all(r["text"].startswith("ans = 1") for r in rows)
 
 
