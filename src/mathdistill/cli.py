@@ -44,11 +44,60 @@ class UserError(Exception):
 
 @data_app.command("list")
 def data_list() -> None:
-    """Datasets, their splits and problem counts."""
+    """Datasets, their splits (each also as SPLIT+distractors) and problem counts; then your own files.
+
+    Counts come from a cache keyed on the data files' size and mtime, so only the first run loads."""
+    from .datasets import counts, distractors, user_files
+
+    rows: list[tuple[tuple[str, str], str]] = []
     for name, info in ds.REGISTRY.items():
-        for split in info.splits:
-            n = len(ds.load(name, split))
-            typer.echo(f"{name}:{split:<12} {n:>6}  {info.description if split == next(iter(info.splits)) else ''}")
+        for i, split in enumerate(info.splits):
+            rows.append(((name, split), info.description if i == 0 else ""))
+            rows.append(((name, split + distractors.SUFFIX), ""))
+    for name, path in sorted(user_files.registered().items()):
+        rows.append(((user_files.DATASET, name), path))
+    width = max(len("dataset:split"), *(len(f"{n}:{s}") for (n, s), _ in rows))
+    typer.echo(f"{'dataset:split':<{width}}  {'problems':>8}  description")
+    said = []
+
+    def loading(spec: str) -> None:
+        if not said:
+            typer.echo(f"(counting what {counts.cache_path()} does not hold yet; later runs are instant)", err=True)
+            said.append(spec)
+
+    errors = []
+    for (spec, n), (_, desc) in zip(counts.split_counts([key for key, _ in rows], on_load=loading), rows):
+        if isinstance(n, ds.DataError):
+            errors.append((spec, n))
+            n = "-"
+        typer.echo(f"{spec:<{width}}  {n:>8}  {desc}".rstrip())
+    for spec, e in errors:
+        if spec.startswith(f"{user_files.DATASET}:"):
+            typer.echo(f"note: {spec}: {e}", err=True)
+    bench = [e for spec, e in errors if not spec.startswith(f"{user_files.DATASET}:")]
+    if bench:
+        raise bench[0]
+
+
+@data_app.command("check")
+def data_check(path: Path = typer.Argument(..., help="your problems: a .csv or .jsonl file"),
+               as_json: bool = typer.Option(False, "--json", help="print the report as JSON")) -> None:
+    """Check a file of your own problems (question, answer, optional equation/solution/id) for
+    `--split file:PATH`: bad rows are errors (exit 2); equations that do not reproduce the answer and
+    problems the gold teacher cannot convert are listed line by line."""
+    from .datasets import user_files
+
+    name = user_files.resolve(str(path))
+    _, report = user_files.parse(Path(path).resolve(), name)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+        return
+    typer.echo(report.summary())
+    for line, pid, why in report.equation_mismatch:
+        typer.echo(f"  line {line} ({pid}): {why}")
+    for line, pid in report.without_gold:
+        typer.echo(f"  line {line} ({pid}): no equation or solution")
+    typer.echo(f"use it as --split file:{path} (or --split file:{name} from now on)")
 
 
 @data_app.command("show")

@@ -1,6 +1,8 @@
 """Benchmarks, all loaded into `Problem` records. `load("svamp:test")` or `load("svamp", "test")`.
 
 Ids are "{dataset}/{split}/{key}" with the dataset's native id as key where it has one.
+Your own problems load the same way: `load("file:my_problems.csv")`, ids `file/my_problems/{id or row}`
+(`user_files` has the format and how names are remembered).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from . import asdiv, distractors, gsm8k, math23k, mawps, multiarith, svamp
+from . import asdiv, distractors, files, gsm8k, math23k, mawps, multiarith, svamp, user_files
 from .problem import DataError, Problem, numbers_in
 
 
@@ -39,11 +41,16 @@ EVAL_SPLITS = ("gsm8k:test", "svamp:test", "multiarith:test", "asdiv:test", "maw
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
-    """'svamp:test' -> ('svamp', 'test'), with clear errors for unknown names."""
+    """'svamp:test' -> ('svamp', 'test'), with clear errors for unknown names.
+
+    'file:path/to/shop.csv' -> ('file', 'shop'), remembering the path under that name."""
     name, sep, split = spec.partition(":")
     name = name.strip().lower()
+    if name == user_files.DATASET:
+        return name, user_files.resolve(split)
     if name not in REGISTRY:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}")
+        raise DataError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}, "
+                        f"or file:PATH for your own .csv/.jsonl")
     info = REGISTRY[name]
     if not sep:
         if len(info.splits) != 1:
@@ -56,11 +63,28 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return name, split
 
 
-@lru_cache(maxsize=32)
 def _load(name: str, split: str) -> tuple[Problem, ...]:
+    if name == user_files.DATASET:  # read again whenever the file changes (user_files caches by mtime)
+        return tuple(user_files.load_split(split))
+    return _load_benchmark(name, split)
+
+
+# The files each benchmark split was read from (for caches keyed on them, e.g. `data list` counts).
+_SOURCES: dict[tuple[str, str], frozenset] = {}
+
+
+def sources(name: str, split: str) -> frozenset:
+    """The data files behind a split (empty if it has not been loaded in this process)."""
+    return _SOURCES.get((name, split.removesuffix(distractors.SUFFIX)), frozenset())
+
+
+@lru_cache(maxsize=32)
+def _load_benchmark(name: str, split: str) -> tuple[Problem, ...]:
     if split.endswith(distractors.SUFFIX):
-        return tuple(distractors.make_split(list(_load(name, split.removesuffix(distractors.SUFFIX))), split))
-    problems = tuple(REGISTRY[name].loader(split))
+        return tuple(distractors.make_split(list(_load_benchmark(name, split.removesuffix(distractors.SUFFIX))), split))
+    with files.recording() as used:
+        problems = tuple(REGISTRY[name].loader(split))
+    _SOURCES[(name, split)] = frozenset(used)
     seen: set[str] = set()
     for p in problems:
         if p.id in seen:

@@ -11,8 +11,10 @@ import io
 import os
 import urllib.request
 import zipfile
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 from platformdirs import user_cache_dir
 
@@ -21,6 +23,7 @@ from .problem import DataError
 
 ENV_ROOT = "MATHDISTILL_DATA"
 ENV_OFFLINE = "MATHDISTILL_OFFLINE"  # "1": never try to download
+ENV_CACHE = "MATHDISTILL_CACHE"  # what the tool can rebuild: models, split counts, names of user files
 
 _SVAMP = "https://github.com/arkilpatel/SVAMP/raw/689d7cc"
 _ASDIV = "https://github.com/chaochun/nlu-asdiv-dataset/raw/883f90a"
@@ -78,6 +81,30 @@ def roots() -> list[Path]:
     return [Path(user_cache_dir("mathdistill")) / "data"]
 
 
+def cache_dir() -> Path:
+    """`$MATHDISTILL_CACHE`, else the platform's user cache directory for mathdistill."""
+    return Path(os.environ.get(ENV_CACHE) or user_cache_dir("mathdistill"))
+
+
+_RECORDERS: list[set[Path]] = []
+
+
+@contextmanager
+def recording() -> Iterator[set[Path]]:
+    """The files read while the block runs (benchmark files and user files), e.g. to key a cache."""
+    used: set[Path] = set()
+    _RECORDERS.append(used)
+    try:
+        yield used
+    finally:
+        _RECORDERS.remove(used)
+
+
+def note_used(path: Path) -> None:
+    for used in _RECORDERS:
+        used.add(Path(path).resolve())
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -103,12 +130,14 @@ def data_file(rel: str) -> Path:
         tried.append(str(path))
         if path.is_file():
             check(path, expected)
+            note_used(path)
             return path
     env = os.environ.get(ENV_ROOT)
     if not env and os.environ.get(ENV_OFFLINE) != "1":
         target = roots()[0] / rel
         try:
             _download(url, target, expected)
+            note_used(target)
             return target
         except OSError as e:
             tried.append(f"{url} ({e.__class__.__name__}: {e})")

@@ -3,6 +3,11 @@
 Async with a concurrency limit; retries with exponential backoff (and Retry-After) on 429, 5xx,
 timeouts and dropped connections; other HTTP errors fail at once with the server's message.
 `n` samples are n requests with seeds seed, seed+1, ... because several servers ignore `n`.
+
+A server that cannot be reached at all (connection refused, unknown host, connect timeout) fails
+fast: after `connect_retries` quick retries, with a one-line `TeacherError` naming the URL and how
+to check it (`curl URL/models`), not after the whole backoff schedule. Once the server has answered
+a request, connection errors are retried with the full backoff (a server restarting mid-run).
 """
 
 from __future__ import annotations
@@ -12,8 +17,6 @@ import os
 import random
 import time
 from dataclasses import dataclass
-
-import httpx
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -42,6 +45,8 @@ class OpenAICompatTeacher:
     temperature: float = 0.0
     seed: int | None = 0
     stop: tuple[str, ...] = ()
+    connect_timeout: float = 5.0  # seconds to open a connection
+    connect_retries: int = 2  # retries while the server has never answered (then: unreachable)
 
     @property
     def name(self) -> str:
@@ -50,12 +55,19 @@ class OpenAICompatTeacher:
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
         self._semaphore: asyncio.Semaphore | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client = None  # httpx.AsyncClient while open
+        self._reached = False  # the server has answered at least once
 
     async def __aenter__(self) -> "OpenAICompatTeacher":
+        import httpx  # here, not at module level: the CLI imports TeacherError and should start fast
+
+        if not self.base_url.startswith(("http://", "https://")):
+            raise TeacherError(f"teacher URL {self.base_url!r} must start with http:// or https:// "
+                               f"(e.g. http://localhost:8000/v1)")
         key = os.environ.get(self.api_key_env, "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._client = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self.timeout, connect=30.0))
+        self._client = httpx.AsyncClient(headers=headers,
+                                         timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout))
         self._semaphore = asyncio.Semaphore(self.concurrency)
         return self
 
@@ -72,21 +84,42 @@ class OpenAICompatTeacher:
             body["seed"] = self.seed + sample
         if self.stop:
             body["stop"] = list(self.stop)
+        import httpx
+
         async with self._semaphore:
+            unreachable = 0  # connection failures before the server ever answered
             for attempt in range(self.max_retries + 1):
                 start = time.perf_counter()
                 try:
                     r = await self._client.post(f"{self.base_url}/chat/completions", json=body)
-                except (httpx.TimeoutException, httpx.TransportError) as e:
+                except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
+                    raise TeacherError(f"teacher URL {self.base_url!r}: {_one_line(e)}") from None
+                except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+                    if not self._reached:
+                        unreachable += 1
+                        if unreachable > self.connect_retries:
+                            raise TeacherError(self._unreachable(e, unreachable)) from None
+                        await asyncio.sleep(0.5 * unreachable)
+                        continue
                     if attempt == self.max_retries:
-                        raise TeacherError(f"{self.base_url}: {e.__class__.__name__}: {e}") from None
+                        raise TeacherError(f"{self.base_url}: {e.__class__.__name__}: {_one_line(e)} "
+                                           f"after {attempt + 1} attempts") from None
                     await asyncio.sleep(_backoff(attempt))
                     continue
+                except (httpx.TimeoutException, httpx.TransportError) as e:
+                    if attempt == self.max_retries:
+                        raise TeacherError(f"{self.base_url}: {e.__class__.__name__}: {_one_line(e)} "
+                                           f"after {attempt + 1} attempts") from None
+                    await asyncio.sleep(_backoff(attempt))
+                    continue
+                self._reached = True
                 if r.status_code in RETRY_STATUS and attempt < self.max_retries:
                     await asyncio.sleep(_retry_after(r) or _backoff(attempt))
                     continue
                 if r.status_code != 200:
-                    raise TeacherError(f"{self.base_url}: HTTP {r.status_code}: {r.text[:300]}")
+                    hint = (f" (is {self.base_url} the API root, usually ending in /v1? "
+                            f"`curl {self.base_url}/models` lists the models there)") if r.status_code == 404 else ""
+                    raise TeacherError(f"{self.base_url}: HTTP {r.status_code}: {_one_line(r.text[:300])}{hint}")
                 data = r.json()
                 try:
                     choice = data["choices"][0]
@@ -97,6 +130,15 @@ class OpenAICompatTeacher:
                 return Completion(text, usage.get("completion_tokens"), time.perf_counter() - start,
                                   choice.get("finish_reason"))
         raise TeacherError("unreachable")  # pragma: no cover
+
+    def _unreachable(self, e: Exception, attempts: int) -> str:
+        return (f"cannot connect to the teacher at {self.base_url} ({e.__class__.__name__}: {_one_line(e)}; "
+                f"{attempts} attempts): is the server running and the URL right? "
+                f"Check with: curl {self.base_url}/models")
+
+
+def _one_line(e: object) -> str:
+    return " ".join(str(e).split()) or e.__class__.__name__
 
 
 def _backoff(attempt: int) -> float:
