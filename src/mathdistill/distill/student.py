@@ -9,20 +9,17 @@ for batched generation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 
 def bf16_supported() -> bool:
     """True where bf16 autocast is fast: CUDA with bf16, or a CPU with AMX / avx512_bf16."""
     import torch
 
+    from ..machine import bf16_fast
+
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    return bf16_fast()  # CPU features from mathdistill.machine (MATHDISTILL_CPU_FEATURES can limit them)
 
 
 def use_bf16(setting: str | bool) -> bool:

@@ -33,6 +33,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ..config import BF16, THOUGHT, opt, validated
+from ..machine import describe as describe_machine
 from ..thoughts import THOUGHTS
 from .rows import IGNORE, encode, load_rows, row_prompt  # noqa: F401  (IGNORE: part of this module's API)
 from .student import load_tokenizer, use_bf16
@@ -156,6 +157,7 @@ def train(cfg: TrainConfig, callbacks: list | None = None) -> TrainResult:
         resumed_at_step=int(before.get("global_step", 0)))
     if trainer.is_world_process_zero():
         meta = {"config": asdict(cfg), "base_model": model_dir, "seq2seq": seq2seq, "bf16": use_bf16(cfg.bf16),
-                "rows_at_max_len": sum(len(i["input_ids"]) >= cfg.max_len for i in items), **asdict(summary)}
+                "rows_at_max_len": sum(len(i["input_ids"]) >= cfg.max_len for i in items), **asdict(summary),
+                "machine": describe_machine(bf16=use_bf16(cfg.bf16))}
         (final / META_FILE).write_text(json.dumps(meta, indent=2))
     return summary

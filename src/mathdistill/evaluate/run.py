@@ -23,7 +23,9 @@ from pathlib import Path
 from .. import datasets as ds
 from ..answers import compare
 from ..config import BF16, POLICY, THOUGHT, opt, validated
+from ..distill.student import use_bf16
 from ..jsonl import JsonlAppender, RecordError, iter_jsonl_tolerant
+from ..machine import describe as describe_machine
 from ..rationales import Rationale
 from ..thoughts import THOUGHTS, student_prompt
 from ..verify import summarize, verify
@@ -213,7 +215,9 @@ def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None 
             records[(r["id"], r["thought"])] = Rationale(r["id"], r["thought"], r["text"])
     metrics: dict = {"model": cfg.model, "cot_policy": cfg.policy, "vote_tie_rule": " > ".join(PRIORITY),
                      "config": asdict(cfg), "generation": gen, "splits": {},
-                     "training": earlier.get("training") if cfg.regrade_only else _training_meta(cfg.model)}
+                     "training": earlier.get("training") if cfg.regrade_only else _training_meta(cfg.model),
+                     "machine": earlier.get("machine") if cfg.regrade_only
+                     else describe_machine(bf16=use_bf16(cfg.bf16))}
     all_rows = []
     for spec, ps in problems.items():
         ids = {p.id for p in ps}
