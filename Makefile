@@ -17,7 +17,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 WHEELS := $(HOME)/.cache/mathdistill/wheels
 
-.PHONY: demo test setup llamacpp chromium clean bench
+.PHONY: demo test test-fast setup llamacpp chromium clean bench
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ chromium:
 
 test: setup chromium
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+# The quick loop: every test but those marked slow (whole datasets, training runs, real servers).
+# `make test` (and CI) runs them all.
+test-fast: setup
+	$(VENV)/bin/pytest -q -m "not slow" $(PYTEST_ARGS)
 
 demo: setup
 	$(VENV)/bin/mathdistill demo
