@@ -336,6 +336,33 @@ def test_slow_generation_gets_504_and_frees_its_slot(sandbox):
         assert r.status_code == 200 and r.json()["vote"] == "7"
 
 
+class StoppableBackend(FakeBackend):
+    """A backend that can stop early (`should_stop`), as the queue offers to backends that accept it."""
+
+    def generate(self, prompts, max_new_tokens, progress=None, should_stop=None):
+        pairs = [parse_prompt(p) for p in prompts]
+        if any("slow" in q for q, _ in pairs):
+            end = time.monotonic() + self.delay
+            while time.monotonic() < end:
+                if should_stop():
+                    self.stopped_early = True
+                    return ["" for _ in prompts]
+                time.sleep(0.02)
+        return [self.text(q, t) for q, t in pairs]
+
+
+def test_a_backend_that_can_stop_is_stopped_when_its_requests_gave_up(sandbox):
+    backend = StoppableBackend(delay=20.0)
+    app = create_app(backend, sandbox, ServeOptions(timeout=0.5))
+    with live_server(app) as base:
+        assert httpx.post(base + "/v1/solve", json={"question": "slow " + QUESTION}, timeout=30).status_code == 504
+        t0 = time.monotonic()
+        r = httpx.post(base + "/v1/solve", json={"question": QUESTION}, timeout=30)
+        assert r.status_code == 200 and time.monotonic() - t0 < 5  # the worker did not grind on for 20 s
+        stats = app.state.queue.stats()
+    assert backend.stopped_early and stats["abandoned"] == 1 and stats["backend_can_stop"]
+
+
 def test_concurrent_requests_are_batched_on_one_thread(sandbox):
     gate = threading.Event()
     right = {f"q{i}": {"pot": f"ans = {i} + 1", "eot": f"ans = {i} + 1", "cot": f"The answer is {i + 1}."}
@@ -425,3 +452,25 @@ def test_tiny_transformers_model_api_shape(tiny_causal, sandbox):
         assert isinstance(x["rationale"], str) and x["verification"]["method"] == method
         assert (x["answer"] is None) != (x["failure"] is None)
     assert isinstance(j["abstain"], bool) and j["agree"] == len(j["support"]) and "vote" in j
+
+
+# ---------------------------------------------------------------------------------------------
+# the load benchmark, small, against the fake backend
+
+
+def test_load_benchmark_against_a_live_server(sandbox):
+    import asyncio
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "serve_load.py"
+    spec = importlib.util.spec_from_file_location("serve_load", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.is_loopback_url("http://127.0.0.1:8000") and not bench.is_loopback_url("http://10.0.0.1:8000")
+    app = create_app(FakeBackend(), sandbox, ServeOptions(max_pending=3))
+    with live_server(app) as base:
+        r = asyncio.run(bench.run_load(base, [QUESTION], clients=5, per_client=3, max_seconds=60, timeout=30, headers={}))
+    assert r["sent"] == 15 and r["transport_errors"] == 0
+    assert r["answered"] + r["status_counts"].get("503", 0) == 15 and r["errors_5xx"] == r["status_counts"].get("503", 0)
+    assert r["latency_s"]["p50"] is not None and r["requests_per_s"] > 0

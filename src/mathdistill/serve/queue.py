@@ -10,13 +10,16 @@ generates all their prompts in one backend call (the backends batch and pad inte
 Time limit: each request has a deadline counted from admission. A request still waiting when its
 deadline passes is never started. A request whose generation is still running at its deadline
 gets `GenerationTimeout` (504) at once and gives its slot back, so a slow generation cannot hold
-the queue's capacity; the backend interface cannot interrupt a generation already in progress,
-so the worker finishes that batch and drops the late result (`max_new_tokens` bounds its length).
+the queue's capacity. The worker itself is freed only if the backend can stop: a backend whose
+`generate` accepts a `should_stop` callable gets one that turns true once every request of the
+batch has given up, and should return early (any texts); with the plain interface the worker
+finishes the batch and drops the late result (`max_new_tokens` bounds its length).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import threading
@@ -82,6 +85,11 @@ class GenerationQueue:
         self.batches = 0
         self.failures = 0
         self._thread = threading.Thread(target=self._run, name="mathdistill-serve-generate", daemon=True)
+        try:
+            self._can_stop = "should_stop" in inspect.signature(backend.generate).parameters
+        except (TypeError, ValueError):
+            self._can_stop = False
+        self.abandoned = 0  # batches stopped early because every request had given up
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -107,6 +115,7 @@ class GenerationQueue:
             busy = time.monotonic() - self._busy_since if self._busy_since is not None else 0.0
             return {"pending": self._pending, "waiting": len(self._waiting), "max_pending": self.max_pending,
                     "max_batch": self.max_batch, "batches": self.batches, "failures": self.failures,
+                    "abandoned": self.abandoned, "backend_can_stop": self._can_stop,
                     "busy_s": round(busy, 3), "seconds_per_batch": round(self._seconds_per_batch, 3)}
 
     # -- the request side (event loop) ----------------------------------------------------
@@ -184,7 +193,19 @@ class GenerationQueue:
             prompts = [p for job in batch for p in job.prompts]
             t0 = time.monotonic()
             try:
-                texts = self.backend.generate(prompts, self.max_new_tokens)
+                if self._can_stop:
+                    texts = self.backend.generate(prompts, self.max_new_tokens,
+                                                  should_stop=lambda batch=batch: all(j.released for j in batch))
+                else:
+                    texts = self.backend.generate(prompts, self.max_new_tokens)
+                if all(j.released for j in batch):
+                    with self._cond:
+                        self.abandoned += 1
+                        self._busy_since = None
+                    for job in batch:
+                        job.finished = time.monotonic()
+                        job.future.set_exception(GenerationTimeout("every request of the batch gave up"))
+                    continue
                 if len(texts) != len(prompts):
                     raise GenerationFailed(f"the backend returned {len(texts)} texts for {len(prompts)} prompts")
             except BaseException as e:  # noqa: BLE001 - the worker must survive anything a backend raises
