@@ -58,25 +58,19 @@ def data_list() -> None:
         rows.append(((user_files.DATASET, name), path))
     width = max(len("dataset:split"), *(len(f"{n}:{s}") for (n, s), _ in rows))
     typer.echo(f"{'dataset:split':<{width}}  {'problems':>8}  description")
-    said = []
-
-    def loading(spec: str) -> None:
-        if not said:
-            typer.echo(f"(counting what {counts.cache_path()} does not hold yet; later runs are instant)", err=True)
-            said.append(spec)
-
-    errors = []
-    for (spec, n), (_, desc) in zip(counts.split_counts([key for key, _ in rows], on_load=loading), rows):
+    counted, notes = [], []
+    for (spec, n), (_, desc) in zip(counts.split_counts([key for key, _ in rows], on_load=counted.append), rows):
         if isinstance(n, ds.DataError):
-            errors.append((spec, n))
+            if not spec.startswith(f"{user_files.DATASET}:"):
+                raise n  # benchmark data missing or damaged: the message says where and how to fix it
+            notes.append(f"note: {spec}: {n}")
             n = "-"
         typer.echo(f"{spec:<{width}}  {n:>8}  {desc}".rstrip())
-    for spec, e in errors:
-        if spec.startswith(f"{user_files.DATASET}:"):
-            typer.echo(f"note: {spec}: {e}", err=True)
-    bench = [e for spec, e in errors if not spec.startswith(f"{user_files.DATASET}:")]
-    if bench:
-        raise bench[0]
+    for note in notes:
+        typer.echo(note, err=True)
+    if counted:
+        typer.echo(f"({len(counted)} splits counted and cached in {counts.cache_path()}; "
+                   f"later runs read them from there)", err=True)
 
 
 @data_app.command("check")

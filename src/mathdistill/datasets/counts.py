@@ -2,8 +2,8 @@
 
 Loading every split (with its `+distractors` variant) takes a minute; the counts only change when a
 data file or the loading code changes. So each count is stored in `$MATHDISTILL_CACHE/split_counts.json`
-with the size and mtime of every file the split was read from and a digest of the loaders' source;
-a count is used while all of them are unchanged, and the split is loaded (once) otherwise.
+with the size and mtime of every file the split was read from, a digest of the loaders' source and
+the data root; a count is used while all of them are unchanged, and the split is loaded (once) otherwise.
 """
 
 from __future__ import annotations
@@ -44,12 +44,16 @@ def cache_path() -> Path:
     return files.cache_dir() / CACHE_FILE
 
 
+def _identity() -> dict:
+    return {"code": code_digest(), "roots": [str(r) for r in files.roots()]}
+
+
 def _read_cache() -> dict:
     try:
         cache = json.loads(cache_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    if not isinstance(cache, dict) or cache.get("code") != code_digest():
+    if not isinstance(cache, dict) or any(cache.get(k) != v for k, v in _identity().items()):
         return {}
     return cache.get("splits", {}) if isinstance(cache.get("splits"), dict) else {}
 
@@ -59,7 +63,7 @@ def _write_cache(entries: dict) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"code": code_digest(), "splits": entries}, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps({**_identity(), "splits": entries}, indent=1, sort_keys=True))
         tmp.replace(target)
     except OSError:
         pass  # a read-only cache only costs speed
