@@ -110,7 +110,7 @@ def test_jsonl_with_gsm8k_style_answers(tmp_path, cache):
 
 @pytest.mark.parametrize("content, message", [
     ("question,answer\nHow many?,3\n,4\n", r"bad\.csv:3: no question"),
-    ("question,answer\nHow many?,twelve\nAnd now?,\n", r"bad\.csv:2: answer 'twelve' is not a number .*and 1 more bad rows: lines 3"),
+    ("question,answer\nHow many?,twelve\nAnd now?,\n", r"bad\.csv:2: answer 'twelve' is not a number .*and 1 more bad row: line 3"),
     ("question,answer,id\nA?,1,x\nB?,2,x\n", r"bad\.csv:3: id 'x' already used on line 2"),
     ("q,a\nHow many?,3\n", r"bad\.csv:1: the header has no question and no answer column \(it has: q, a\)"),
     ('question,answer\n"Multi\nline question?",5\nHow, many?,3\n', r"bad\.csv:4: 3 fields but the header has 2"),
@@ -121,6 +121,14 @@ def test_bad_rows_name_file_and_line(tmp_path, cache, content, message):
     path.write_text(content)
     with pytest.raises(ds.DataError, match=message):
         ds.load(f"file:{path}")
+
+
+def test_spreadsheet_exports_load(tmp_path, cache):
+    """Excel's "CSV UTF-8" (a byte-order mark) and ;-separated CSV with capitalised headers."""
+    path = tmp_path / "sheet.csv"
+    path.write_bytes("\ufeffQuestion;Answer;Equation\nHow much is 2.5 and 3?;5.5;2.5+3\n".encode())
+    (p,) = ds.load(f"file:{path}")
+    assert (p.id, p.equation) == ("file/sheet/0", "2.5+3")
 
 
 def test_unknown_names_and_paths_are_clear(tmp_path, cache):
@@ -297,6 +305,14 @@ def ok(p: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 def user_env(tmp_path) -> dict:
     return {**os.environ, files.ENV_CACHE: str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def test_data_check_refuses_a_bad_file_in_one_line(tmp_path, user_env):
+    bad = write_csv(tmp_path / "bad.csv", ["question", "answer"], [["How many?", "3"], ["", "4"], ["And?", "lots"]])
+    p = mathdistill("data", "check", bad, env=user_env)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == 2 and len(lines) == 1
+    assert lines[0] == f"error: {bad}:3: no question (the question column is empty) (and 1 more bad row: line 4)"
 
 
 def test_score_on_an_empty_file_says_no_records(tmp_path, user_env):

@@ -204,7 +204,8 @@ def resolve(text: str) -> str:
     if base not in names:
         known = ", ".join(f"file:{n}" for n in sorted(names)) or "none yet"
         raise DataError(f"file:{base}: not a .csv/.jsonl path, nor a name used before (known: {known}); "
-                        f"give the file's path, e.g. file:{base}.csv")
+                        f"give the file's path (file:path/to/{base}.csv), or use it once "
+                        f"(`mathdistill data check path/to/{base}.csv`) and the name works from then on")
     return base + suffix
 
 
@@ -212,11 +213,13 @@ def path_of(name: str) -> Path:
     """The file behind a registered name (without "+distractors")."""
     names = registered()
     if name not in names:
-        raise DataError(f"file:{name}: no file is known by that name; give its path once "
-                        f"(e.g. --split file:path/to/{name}.csv) and the name works from then on")
+        raise DataError(f"file:{name}: no file is known by that name here ({registry_path()}); use its path once "
+                        f"(--split file:path/to/{name}.csv, or `mathdistill data check path/to/{name}.csv`) "
+                        f"and the name works from then on")
     path = Path(names[name])
     if not path.is_file():
-        raise DataError(f"file:{name}: {path} is gone; give the file's new path (--split file:NEW_PATH)")
+        raise DataError(f"file:{name}: {path} is gone; use the file's new path once (--split file:NEW_PATH, "
+                        f"or `mathdistill data check NEW_PATH`)")
     return path
 
 
@@ -276,7 +279,7 @@ def parse(path: Path, name: str | None = None) -> tuple[tuple[Problem, ...], Fil
         more = ""
         if len(errors) > 1:
             lines = ", ".join(str(n) for n, _ in errors[1:11]) + (", ..." if len(errors) > 11 else "")
-            more = f" (and {len(errors) - 1} more bad rows: lines {lines})"
+            more = f" (and {len(errors) - 1} more bad row{'s' if len(errors) > 2 else ''}: line{'s' if len(errors) > 2 else ''} {lines})"
         raise DataError(f"{path}:{line}: {why}{more}")
     if not problems:
         raise DataError(f"{path}: no problems in the file (expected a header with question,answer and rows)")
@@ -369,7 +372,11 @@ def _rows(path: Path) -> Iterator[tuple[int, dict]]:
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict]]:
     with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
+        first = f.readline()
+        f.seek(0)
+        # a spreadsheet saved with ; or tab between columns (no comma in the header)
+        delimiter = next((d for d in (",", ";", "\t") if d in first), ",")
+        reader = csv.reader(f, delimiter=delimiter)
         try:
             header = [h.strip().lower() for h in next(reader)]
         except StopIteration:
