@@ -2,7 +2,8 @@
 
 The file
 --------
-CSV (with a header row) or JSONL (one JSON object a line), UTF-8. Columns / keys, case-insensitive:
+CSV (with a header row; `,`, or `;` / tab when the header has no comma; Excel's "CSV UTF-8" is fine)
+or JSONL (one JSON object a line), UTF-8. Columns / keys, case-insensitive:
 
     question   required  the problem text
     answer     required  one number, read by `answers.parse_number` like every benchmark answer:
@@ -47,7 +48,8 @@ From a CSV to an evaluated student
     mathdistill evaluate --model runs/mine/train/model --split file:my_test.csv --out runs/mine/eval
 
 (`--teacher openai --base-url ... --model ...` instead of gold: any problem then works, with or
-without an equation.)
+without an equation.) The guard refuses training problems whose question is also in my_test.csv
+(same text or a near duplicate).
 
 The training rows `train --data` reads
 --------------------------------------
