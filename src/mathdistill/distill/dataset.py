@@ -72,10 +72,11 @@ def build_dataset(cfg: BuildConfig, progress=None) -> dict:
     problems = ds.by_id(ds.load_many(_splits_of({r.id for r in records})))
 
     guard = ContaminationGuard(ds.load_many(cfg.eval_splits))
+    eval_specs = {":".join(ds.parse_spec(spec)) for spec in cfg.eval_splits}  # file:/x/shop.csv -> file:shop
     why: Counter = Counter()
     contaminated = set()
     for pid, p in problems.items():
-        hit = "in an evaluation split" if f"{p.dataset}:{p.split}" in cfg.eval_splits else guard.match(p.question, pid)
+        hit = "in an evaluation split" if f"{p.dataset}:{p.split}" in eval_specs else guard.match(p.question, pid)
         if hit:
             contaminated.add(pid)
             why[hit if isinstance(hit, str) else hit.how.split(" (")[0]] += 1
