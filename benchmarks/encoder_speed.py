@@ -21,9 +21,9 @@ import torch
 
 from mathdistill import datasets
 from mathdistill.encoder_kd.examples import make_examples
-from mathdistill.encoder_kd.solver import sentences_per_second
-from mathdistill.encoder_kd.student import StudentConfig, StudentEncoder
+from mathdistill.encoder_kd.student_encoder import StudentConfig, StudentEncoder
 from mathdistill.encoder_kd.teacher import count_parameters, load_teacher
+from mathdistill.encoder_kd.tree_solver import sentences_per_second
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
 """encoder_kd: prefix conversion, shapes, GTS learning a toy set to 100%, distillation loss falling.
 
-Uses the real all-mpnet-base-v2 tokenizer (offline registry); every model here is tiny so the whole
-file runs in well under a minute on two cores.
+Uses the real all-mpnet-base-v2 tokenizer (offline registry); the models of the unmarked tests are
+tiny, so they run in about a minute on two cores.  The tests marked slow run the tiny experiment
+config through the real teacher (minutes each).  No test here times anything: encoding speed is
+measured by benchmarks/encoder_speed.py.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import torch
 
 from mathdistill.datasets.problem import Problem
 from mathdistill.encoder_kd.compress import METHODS, cosine_spearman, make_compressor, reconstruction_error
-from mathdistill.encoder_kd.distill import DistillConfig, distill
 from mathdistill.encoder_kd.examples import collate, make_examples
 from mathdistill.encoder_kd.gts import GTSDecoder, Vocab
+from mathdistill.encoder_kd.kd_stages import DistillConfig, distill
 from mathdistill.encoder_kd.prefix import Unconvertible, evaluate, to_prefix
-from mathdistill.encoder_kd.solver import Solver, TrainConfig, evaluate_solver, train_solver
-from mathdistill.encoder_kd.student import StudentConfig, StudentEncoder
+from mathdistill.encoder_kd.student_encoder import StudentConfig, StudentEncoder
+from mathdistill.encoder_kd.tree_solver import Solver, TrainConfig, evaluate_solver, train_solver
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -151,8 +153,9 @@ def test_shipped_configs_load(name):
     from pathlib import Path
 
     from mathdistill.config import load_config
-    from mathdistill.encoder_kd.experiment import ExperimentConfig, parse_task
+    from mathdistill.encoder_kd.experiment import ExperimentConfig
     from mathdistill.encoder_kd.study import StudyConfig
+    from mathdistill.encoder_kd.tasks import parse_task
 
     path = Path(__file__).parent.parent / "configs" / name
     run = load_config(ExperimentConfig, path, section="run")
@@ -170,7 +173,8 @@ def test_committed_results_stay_resumable_under_their_config(config, results):
     from pathlib import Path
 
     from mathdistill.config import load_config
-    from mathdistill.encoder_kd.experiment import ExperimentConfig, rows_digest
+    from mathdistill.encoder_kd.experiment import ExperimentConfig
+    from mathdistill.encoder_kd.task_files import rows_digest
 
     root = Path(__file__).parent.parent
     cfg = load_config(ExperimentConfig, root / "configs" / config, section="run")
@@ -179,16 +183,17 @@ def test_committed_results_stay_resumable_under_their_config(config, results):
     assert {json.loads(f.read_text())["rows_digest"] for f in files} == {rows_digest(cfg)}
 
 
+@pytest.mark.slow
 def test_distilled_students_can_have_their_own_task_learning_rate(tmp_path, monkeypatch):
     from pathlib import Path
 
     from mathdistill.config import load_config
-    from mathdistill.encoder_kd import experiment
+    from mathdistill.encoder_kd import experiment, task_runner
     from mathdistill.encoder_kd.experiment import ExperimentConfig
 
     rates = []
-    real_train = experiment.train_solver
-    monkeypatch.setattr(experiment, "train_solver",
+    real_train = task_runner.train_solver
+    monkeypatch.setattr(task_runner, "train_solver",
                         lambda *a, **k: rates.append(k.get("encoder_lr")) or real_train(*a, **k))
     path = Path(__file__).parent.parent / "configs" / "encoder_kd_tiny.yaml"
     cfg = load_config(ExperimentConfig, path, {"cache_dir": str(tmp_path / "cache"), "out_dir": str(tmp_path / "out"),
@@ -267,18 +272,46 @@ def test_top_layers_on_cached_states_equal_the_full_teacher(teacher):
         TopLayers(encoder, 13)
 
 
+_ONE_MORE = ["Tom had {a} apples and found one more. How many apples does Tom have now?",
+             "A shelf holds {a} books. Sam puts one more book on it. How many books are on the shelf?",
+             "There were {a} birds in a tree and one more bird landed. How many birds are in the tree?"]
+
+
+def _one_more_problems(split: str, n: int, seed: int) -> list[Problem]:
+    """A task a decoder on frozen teacher vectors learns in a few dozen steps: every equation is N0 + 1."""
+    rng = random.Random(seed)
+    problems = []
+    for i in range(n):
+        a = rng.randint(2, 99)
+        problems.append(Problem(id=f"toy/{split}/{i}", dataset="toy", split=split, key=str(i),
+                                question=_ONE_MORE[i % len(_ONE_MORE)].format(a=a), answer=float(a + 1),
+                                equation=f"{a}+1", numbers=(float(a),)))
+    return problems
+
+
+@pytest.mark.slow
 def test_experiment_runs_end_to_end_and_resumes(tmp_path, monkeypatch):
     """The tiny config through every row (teachers, compressed, four student variants), two shards,
-    then a rerun that finds every task finished and only aggregates."""
+    then a rerun that finds every task finished and only aggregates.  One of the two tasks is a toy
+    task the frozen teacher's decoder learns, so a pipeline that scores everything 0 fails here."""
     import json
     from pathlib import Path
 
+    from mathdistill import datasets
     from mathdistill.config import load_config
     from mathdistill.encoder_kd import experiment
-    from mathdistill.encoder_kd.experiment import ExperimentConfig, my_tasks, task_slug
+    from mathdistill.encoder_kd.experiment import ExperimentConfig
+    from mathdistill.encoder_kd.tasks import my_tasks, task_slug
 
+    real_load = datasets.load
+    toy = {"toy:train": _one_more_problems("train", 40, 0), "toy:test": _one_more_problems("test", 20, 1)}
+    monkeypatch.setattr(datasets, "load", lambda spec, *a: list(toy[spec]) if spec in toy else real_load(spec, *a))
     path = Path(__file__).parent.parent / "configs" / "encoder_kd_tiny.yaml"
-    overrides = {"cache_dir": str(tmp_path / "cache"), "out_dir": str(tmp_path / "out")}
+    learnable = "toy:train>toy:test"
+    paths = {"cache_dir": str(tmp_path / "cache"), "out_dir": str(tmp_path / "out")}
+    overrides = {**paths, "tasks": ["asdiv-a:cv0-train>asdiv-a:cv0-dev", learnable],
+                 "teacher_epochs": 40,  # enough for the toy task (~7 s): its decoder needs ~30 steps
+                 "stage2_epochs": 3}  # a loss curve to watch
     cfgs = [load_config(ExperimentConfig, path, {**overrides, "shard": f"{i}/2"}, section="run") for i in range(2)]
     assert sorted(my_tasks(cfgs[0]) + my_tasks(cfgs[1])) == sorted(cfgs[0].tasks)
     for cfg in cfgs:
@@ -290,7 +323,12 @@ def test_experiment_runs_end_to_end_and_resumes(tmp_path, monkeypatch):
                                      "student (none)", "student (stage1)", "student (stage2)", "student (both)"}
     for row in ablation["rows"].values():
         assert 0 <= row["answer_acc"] <= 1 and row["n"] == 12
-    assert ablation["speed"]["student"] > ablation["speed"]["teacher"] > 0
+    toy_task = next(t for t in results["tasks"] if t["task"] == learnable)
+    assert toy_task["rows"]["teacher (frozen)"]["answer_acc"] >= 0.75  # learnt, measured, recorded
+    for variant in ("stage2", "both"):  # the student moves towards the teacher's vectors
+        mse = ablation["distill_losses"][variant]["stage2"]
+        assert len(mse) == 3 and mse[-1] < mse[0]
+    assert ablation["speed"]["student"] > 0 and ablation["speed"]["teacher"] > 0  # measured (speed: benchmarks/)
     assert "student (both)" in (tmp_path / "out" / "main.md").read_text()
     assert (tmp_path / "out" / "main.png").stat().st_size > 0
     assert (tmp_path / "cache" / f"student-{task_slug(ablation['task'])}.pt").exists()
@@ -302,7 +340,7 @@ def test_experiment_runs_end_to_end_and_resumes(tmp_path, monkeypatch):
     # the studies on the same cache, probing the student the run saved
     from mathdistill.encoder_kd.study import StudyConfig, compression_study, probe_study
 
-    study = load_config(StudyConfig, path, {**overrides, "methods": ["pca", "lle"],
+    study = load_config(StudyConfig, path, {**paths, "methods": ["pca", "lle"],
                                             "students": [str(tmp_path / "cache" / f"student-{task_slug(ablation['task'])}.pt")]},
                         section="study")
     comp = compression_study(study, log=lambda _: None)
@@ -316,6 +354,7 @@ def test_experiment_runs_end_to_end_and_resumes(tmp_path, monkeypatch):
         assert (tmp_path / "out" / f"{name}.md").read_text().startswith("| ")
 
 
+@pytest.mark.slow
 def test_adding_variants_to_a_finished_task_trains_only_what_they_need(tmp_path, monkeypatch):
     """Rows are kept across reruns: a stage-1 variant added later trains one model, a stage-2 variant
     rebuilds the fine-tuned teacher it distils from but re-records none of the earlier rows, and a
@@ -324,17 +363,20 @@ def test_adding_variants_to_a_finished_task_trains_only_what_they_need(tmp_path,
     from pathlib import Path
 
     from mathdistill.config import load_config
-    from mathdistill.encoder_kd import experiment
-    from mathdistill.encoder_kd.experiment import ExperimentConfig, task_slug
+    from mathdistill.encoder_kd import experiment, stage1_student, task_runner
+    from mathdistill.encoder_kd.experiment import ExperimentConfig
+    from mathdistill.encoder_kd.task_files import task_lock
+    from mathdistill.encoder_kd.tasks import task_slug
 
     task = "mawps:cv0-train>mawps:cv0-dev"
     path = Path(__file__).parent.parent / "configs" / "encoder_kd_tiny.yaml"
     base = {"cache_dir": str(tmp_path / "cache"), "out_dir": str(tmp_path / "out"), "tasks": [task],
             "ablation_tasks": []}
     trained, distilled = [], []
-    real_train, real_distill = experiment.train_solver, experiment.distill
-    monkeypatch.setattr(experiment, "train_solver", lambda *a, **k: trained.append(1) or real_train(*a, **k))
-    monkeypatch.setattr(experiment, "distill", lambda *a, **k: distilled.append(1) or real_distill(*a, **k))
+    real_train, real_distill = task_runner.train_solver, task_runner.distill
+    monkeypatch.setattr(task_runner, "train_solver", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    for module in (task_runner, stage1_student):  # stage 2 and stage 1
+        monkeypatch.setattr(module, "distill", lambda *a, **k: distilled.append(1) or real_distill(*a, **k))
 
     def run(variants: list[str], **extra) -> dict:
         trained.clear(), distilled.clear()
@@ -357,9 +399,7 @@ def test_adding_variants_to_a_finished_task_trains_only_what_they_need(tmp_path,
     assert not (tmp_path / "out" / "tasks" / f"{task_slug(task)}.partial.json").exists()
     run(["none", "stage1"])
     assert not trained  # everything asked for is there
-    from mathdistill.encoder_kd.experiment import _task_lock
-
-    with _task_lock(load_config(ExperimentConfig, path, base, section="run"), task) as held:  # as another process would
+    with task_lock(load_config(ExperimentConfig, path, base, section="run"), task) as held:  # as another process would
         assert held
         messages = []
         experiment.run(load_config(ExperimentConfig, path, {**base, "variants": ["both"]}, section="run"),
@@ -372,8 +412,9 @@ def test_adding_variants_to_a_finished_task_trains_only_what_they_need(tmp_path,
 def test_aggregate_means_folds_and_keeps_rows_of_unfinished_tasks(tmp_path):
     import json
 
-    from mathdistill.encoder_kd.experiment import ExperimentConfig, aggregate, task_slug
-    from mathdistill.encoder_kd.report import fold_means
+    from mathdistill.encoder_kd.experiment import ExperimentConfig, aggregate
+    from mathdistill.encoder_kd.summary import fold_means
+    from mathdistill.encoder_kd.tasks import task_slug
 
     tasks = ["mawps:cv0-train>mawps:cv0-dev", "mawps:cv1-train>mawps:cv1-dev", "mawps-asdiv-a:train>svamp:test",
              "asdiv-a:cv0-train>asdiv-a:cv0-dev"]
@@ -419,6 +460,68 @@ def test_experiment_config_rejects_bad_fields():
         ExperimentConfig(tasks=["asdiv-a:cv0-train"])
     with pytest.raises(ValueError, match="shard '2/2'"):
         ExperimentConfig(tasks=[task], shard="2/2")
+    with pytest.raises(ValueError, match="unknown stage1_guard 'fuzzy'"):
+        ExperimentConfig(tasks=[task], stage1_guard="fuzzy")
+
+
+def _question(pid: str, question: str) -> Problem:
+    dataset, split, key = pid.split("/")
+    return Problem(id=pid, dataset=dataset, split=split, key=key, question=question, answer=0.0)
+
+
+def test_stage1_guard_drops_duplicates_of_evaluation_questions(tokenizer, monkeypatch):
+    """The stage-1 corpus loses every question that duplicates an evaluation question: the same text
+    once numbers are written one way ("$3.00" = "$ 3"), or a near duplicate (same numbers, a word
+    added); a question with the same words but other numbers is another problem and stays."""
+    from dataclasses import replace
+
+    from mathdistill import datasets
+    from mathdistill.encoder_kd.examples import Example
+    from mathdistill.encoder_kd.experiment import ExperimentConfig
+    from mathdistill.encoder_kd.stage1_student import stage1_corpus, stage1_path
+    from mathdistill.encoder_kd.tasks import Task
+
+    evaluation = [_question("ev/dev/0", "Dan has $3.00. He bought a candy bar for $1.00. How much money is left?"),
+                  _question("ev/dev/1", "Sofia asked 383 students if they liked the food and 431 said they did not. "
+                                        "How many students did she ask?")]
+    corpus = [_question("pool/train/0", "Dan has $ 3. He bought a candy bar for $ 1. How much money is left?"),
+              _question("pool/train/1", "Sofia asked 383 students if they liked the new food and 431 said they did "
+                                        "not. How many students did she ask?"),
+              _question("pool/train/2", "Dan has $5.00. He bought a candy bar for $2.00. How much money is left?"),
+              _question("pool/train/3", "A bus has 40 seats and 12 are empty. How many people sit in the bus?")]
+    monkeypatch.setattr(datasets, "load", lambda spec, *a: {"ev:dev": evaluation, "pool:train": corpus}[spec])
+    task = Task("ev:train>ev:dev", [], [Example(p, [], [], [], []) for p in evaluation], None, [], 0)
+    cfg = ExperimentConfig(tasks=["ev:train>ev:dev"], stage1_corpus=["pool:train"])
+
+    assert cfg.stage1_guard == "near"
+    near = stage1_corpus(cfg, tokenizer, [task])
+    assert [e.problem.id for e in near.examples] == ["pool/train/2", "pool/train/3"]
+    assert near.dropped == {"same text": 1, "near duplicate": 1} and near.guarded == 2
+    assert near.examples[0].input_ids == tokenizer(corpus[2].question)["input_ids"]
+    # the first runs' rule, kept to reproduce them, saw neither duplicate
+    exact = stage1_corpus(replace(cfg, stage1_guard="exact"), tokenizer, [task])
+    assert [e.problem.id for e in exact.examples] == ["pool/train/0", "pool/train/1", "pool/train/2", "pool/train/3"]
+    assert exact.dropped == {}
+    # a different corpus, a different stage-1 student: the rules never share a cached one
+    assert stage1_path(cfg) != stage1_path(replace(cfg, stage1_guard="exact"))
+    assert near.summary() == {"questions": 2, "guarded": 2, "dropped": {"same text": 1, "near duplicate": 1}}
+
+
+def test_stage1_guard_leaves_the_committed_digests_alone():
+    """The rule was added after results/encoder_kd* were measured (under "exact"): committed task files
+    stay resumable under either rule, and an "exact" stage-1 student keeps its old cache file name."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from mathdistill.config import load_config
+    from mathdistill.encoder_kd.experiment import ExperimentConfig
+    from mathdistill.encoder_kd.stage1_student import stage1_spec
+    from mathdistill.encoder_kd.task_files import rows_digest
+
+    cfg = load_config(ExperimentConfig, Path(__file__).parent.parent / "configs" / "encoder_kd_cpu.yaml", section="run")
+    assert rows_digest(cfg) == rows_digest(replace(cfg, stage1_guard="exact")) == "e04def2ab5e3"
+    assert "guard_rule" not in stage1_spec(replace(cfg, stage1_guard="exact"))
+    assert stage1_spec(cfg)["guard_rule"] == "near"
 
 
 def test_decoder_never_points_past_its_slots(tokenizer):

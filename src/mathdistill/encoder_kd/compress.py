@@ -137,6 +137,22 @@ def make_compressor(method: str, dim: int, seed: int = 0, sample: int = 2000) ->
     return METHODS[method](dim, seed=seed)
 
 
+def fit_on_tokens(method: str, dim: int, vectors: list[torch.Tensor], max_tokens: int, seed: int = 0) -> Compressor:
+    """A ``method`` compressor to ``dim`` fitted on the token vectors of ``vectors`` (one tensor per
+    question), on a seeded random sample of ``max_tokens`` of them when there are more."""
+    flat = torch.cat(vectors).float()
+    if len(flat) > max_tokens:
+        flat = flat[torch.randperm(len(flat), generator=torch.Generator().manual_seed(seed))[:max_tokens]]
+    return make_compressor(method, dim, seed).fit(flat.numpy())
+
+
+def compress_all(compressor: Compressor, vectors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Every question's token vectors through ``compressor`` (one transform call for all of them)."""
+    flat = torch.cat(vectors).float().numpy()
+    out = torch.from_numpy(compressor.transform(flat))
+    return list(out.split([len(v) for v in vectors]))
+
+
 @dataclass
 class Quality:
     method: str

@@ -31,6 +31,11 @@ class Example:
     vectors: Tensor | None = None  # cached (frozen) encoder output, (len(input_ids), d)
 
 
+def with_vectors(examples: list[Example], vectors: list[Tensor]) -> list[Example]:
+    """The same examples carrying ``vectors`` (cached encoder output or distillation targets)."""
+    return [Example(e.problem, e.input_ids, e.num_pos, e.prefix, e.target, v) for e, v in zip(examples, vectors)]
+
+
 @dataclass
 class Batch:
     examples: list[Example]

@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .compress import Quality, cosine_spearman, make_compressor, reconstruction_error
-from .experiment import cached_vectors, compress_all, load_task, with_vectors
+from .compress import Quality, compress_all, cosine_spearman, make_compressor, reconstruction_error
+from .examples import with_vectors
 from .gts import GTSDecoder
 from .probes import PROBES, features, load_spacy, majority_baseline, probe_accuracy, word_labels
-from .solver import Solver, TrainConfig, encode_examples, evaluate_solver, train_solver
-from .student import StudentConfig, StudentEncoder
+from .student_encoder import StudentConfig, StudentEncoder
+from .tasks import load_task
 from .teacher import load_teacher
+from .teacher_cache import cached_vectors
+from .tree_solver import Solver, TrainConfig, encode_examples, evaluate_solver, train_solver
 
 
 @dataclass
@@ -122,10 +124,10 @@ def probe_study(cfg: StudyConfig, log=print) -> dict:
 
 
 def _write(out_dir: str, name: str, result: dict, tag: str) -> None:
-    from . import report
+    from . import summary
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}{tag}.json").write_text(json.dumps(result, indent=1))
-    (out / f"{name}{tag}.md").write_text(getattr(report, f"{name}_table")(result))
-    getattr(report, f"plot_{name}")(result, out / f"{name}{tag}.png")
+    (out / f"{name}{tag}.md").write_text(getattr(summary, f"{name}_table")(result))
+    getattr(summary, f"plot_{name}")(result, out / f"{name}{tag}.png")

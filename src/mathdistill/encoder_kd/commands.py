@@ -31,14 +31,16 @@ def run(config: Path | None = _CONFIG, overrides: list[str] | None = _SET) -> No
 @app.command()
 def prepare(config: Path | None = _CONFIG, overrides: list[str] | None = _SET) -> None:
     """Encode every question with the teacher and train the stage-1 student (cached; `run` does this too)."""
-    from .experiment import ExperimentConfig, Prepared
+    from .experiment import ExperimentConfig
+    from .prepared import Prepared
 
     cfg = load_config(ExperimentConfig, config, parse_overrides(overrides), section="run")
     prep = Prepared(cfg)
-    if prep.needs_stage1:
-        prep.stage1()
+    corpus = prep.stage1().corpus if prep.needs_stage1 else {}
     typer.echo(f"{len(prep.cache.final)} questions encoded in {prep.cache.dir}; stage-1 student "
-               f"{'ready' if prep.needs_stage1 else 'not needed'}")
+               f"{'ready' if prep.needs_stage1 else 'not needed'}"
+               + (f" ({corpus['questions']} questions; left out as duplicates of evaluation questions, "
+                  f"rule {cfg.stage1_guard!r}: {corpus['dropped'] or 'none'})" if corpus else ""))
 
 
 @app.command()
@@ -72,5 +74,5 @@ def probe(config: Path | None = _CONFIG, overrides: list[str] | None = _SET) -> 
     typer.echo((Path(cfg.out_dir) / f"probes{cfg.tag}.md").read_text())
 
 
-if __name__ == "__main__":  # `python -m mathdistill.encoder_kd.cli` until `mathdistill encoder-kd` is registered
+if __name__ == "__main__":  # `python -m mathdistill.encoder_kd.commands` until `mathdistill encoder-kd` is registered
     app()

@@ -1,8 +1,10 @@
-"""Distillation by regression: the student's token vectors against compressed teacher token vectors.
+"""The knowledge-distillation stages' training loop: the student's token vectors regressed onto
+compressed teacher token vectors.
 
 Both run on the same token sequence (shared tokenizer), so the loss is the mean squared error over
-real (non-padding) tokens.  Stage 1 regresses onto the pre-trained teacher, stage 2 onto the teacher
-after it was fine-tuned with the GTS decoder; the same function does both, only the targets differ.
+real (non-padding) tokens.  Stage 1 regresses onto the pre-trained teacher (stage1_student.py), stage 2
+onto the teacher after it was fine-tuned with the GTS decoder (task_runner.py); the same function
+does both, only the targets differ.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .examples import Example, batches
-from .solver import lr_schedule, run_encoder
+from .tree_solver import lr_schedule, run_encoder
 
 
 @dataclass
