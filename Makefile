@@ -17,7 +17,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 WHEELS := $(HOME)/.cache/mathdistill/wheels
 
-.PHONY: demo test test-fast setup llamacpp chromium clean bench
+.PHONY: demo test test-fast setup llamacpp llamacpp-src chromium clean bench
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ $(VENV)/.llamacpp: $(VENV)/.installed
 setup: $(VENV)/.installed $(VENV)/.llamacpp
 
 llamacpp: $(VENV)/.llamacpp
+
+# llama.cpp's GGUF converter for `mathdistill export` and the llamacpp backend (convert_hf_to_gguf.py,
+# conversion/, gguf-py/ from the llama-cpp-python sdist of the installed version): fetched into the
+# user cache on first use; this target fetches it ahead, e.g. before going offline.
+llamacpp-src: $(VENV)/.llamacpp
+	$(PY) -c "from mathdistill.evaluate.backends.llamacpp import llama_cpp_source; print(llama_cpp_source())"
 
 # Headless Chromium for the page's browser test (tests/test_serve_browser.py skips without it):
 # Debian's package, installed when absent and apt is usable; never fails the build.

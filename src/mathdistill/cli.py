@@ -420,6 +420,26 @@ def serve_cmd(
         say=lambda text: typer.echo(text, err=True))
 
 
+@app.command("export")
+def export_cmd(
+    model: str = typer.Argument(..., help="trained run dir (or its model/), registry name (e.g. smollm2-135m) or HF checkpoint"),
+    gguf: bool = typer.Option(False, "--gguf", help="export to GGUF (llama.cpp, Ollama); the only format so far"),
+    quant: str = typer.Option("f16", help="GGUF type: f16, q8_0, q4_k_m (also f32, bf16, q6_k, q5_k_m, q4_0, ...)"),
+    out: Path = typer.Option(..., "--out", help="the .gguf file to write; Modelfile and README.md go beside it"),
+    metrics: Optional[Path] = typer.Option(None, help="an evaluation's metrics.json (or its dir): accuracies for the model card"),
+    name: Optional[str] = typer.Option(None, help="model name in the card and Modelfile (default: the run's name)"),
+) -> None:
+    """Export a student as a GGUF file with an Ollama Modelfile and a model card (llama.cpp's converter)."""
+    from .export import export
+
+    if not gguf:
+        raise UserError("say which format: --gguf (the only export format so far)")
+    r = export(model, out, quant, metrics, name)
+    typer.echo(f"{r.gguf} ({r.size_bytes / 1e6:.0f} MB, {r.quant})")
+    typer.echo(f"{r.modelfile}")
+    typer.echo(f"{r.card}")
+
+
 def progress_bar(total: int, desc: str, quiet: bool = False, initial: int = 0):
     """tqdm on stderr with rate and ETA."""
     from tqdm import tqdm

@@ -48,8 +48,15 @@ class EvalConfig:
                                                      "(sample_seed; nested: a larger N resumes a smaller)")
     sample_seed: int = 0
     out: str = opt("runs/eval/smollm2-etd", help="directory for predictions, verdicts, metrics")
-    backend: Literal["transformers"] = opt("transformers", help="how the student generates")
+    backend: Literal["transformers", "llamacpp", "openai"] = opt(
+        "transformers", help="how the student generates: transformers, llamacpp (a GGUF, or the model converted to "
+        "one), openai (an OpenAI-compatible /v1/completions server; model = the name it serves)")
     batch_size: Annotated[int, Field(ge=1)] = opt(16, help="prompts per generation batch")
+    parallel: Annotated[int, Field(ge=1)] = opt(8, help="llamacpp: sequences decoded together in one batch")
+    threads: Annotated[int, Field(ge=1)] | None = opt(None, help="llamacpp: CPU threads (default: every core)")
+    base_url: str = opt("http://127.0.0.1:8000/v1", help="openai: the server's API root")
+    api_key_env: str = opt("OPENAI_API_KEY", help="openai: environment variable holding the API key")
+    concurrency: Annotated[int, Field(ge=1)] = opt(8, help="openai: requests in flight")
     max_new_tokens: Annotated[int, Field(ge=1)] = 160
     policy: POLICY = opt("flexible", help="CoT answer extraction policy (named in the metrics)")
     bf16: BF16 = "auto"
@@ -139,6 +146,10 @@ def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
 def _backend_options(cfg: EvalConfig) -> dict:
     if cfg.backend == "transformers":
         return {"bf16": cfg.bf16, "batch_size": cfg.batch_size}
+    if cfg.backend == "llamacpp":
+        return {"parallel": cfg.parallel, "threads": cfg.threads}
+    if cfg.backend == "openai":
+        return {"base_url": cfg.base_url, "api_key_env": cfg.api_key_env, "concurrency": cfg.concurrency}
     return {}
 
 

@@ -84,6 +84,20 @@ class OpenAICompatTeacher:
             body["seed"] = self.seed + sample
         if self.stop:
             body["stop"] = list(self.stop)
+        data, seconds = await self.post("/chat/completions", body)
+        try:
+            choice = data["choices"][0]
+            text = choice["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise TeacherError(f"{self.base_url}: unexpected response {str(data)[:300]}") from None
+        usage = data.get("usage") or {}
+        return Completion(text, usage.get("completion_tokens"), seconds, choice.get("finish_reason"))
+
+    async def post(self, path: str, body: dict) -> tuple[dict, float]:
+        """POST `body` to base_url + `path` under the concurrency limit and the retry policy above;
+        the JSON answer and the seconds the request that succeeded took. (`complete` posts to
+        /chat/completions; the OpenAI-compatible generation backend to /completions.)"""
+        assert self._client is not None and self._semaphore is not None, "use 'async with teacher:'"
         import httpx
 
         async with self._semaphore:
@@ -91,7 +105,7 @@ class OpenAICompatTeacher:
             for attempt in range(self.max_retries + 1):
                 start = time.perf_counter()
                 try:
-                    r = await self._client.post(f"{self.base_url}/chat/completions", json=body)
+                    r = await self._client.post(f"{self.base_url}{path}", json=body)
                 except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
                     raise TeacherError(f"teacher URL {self.base_url!r}: {_one_line(e)}") from None
                 except (httpx.ConnectError, httpx.ConnectTimeout) as e:
@@ -120,15 +134,10 @@ class OpenAICompatTeacher:
                     hint = (f" (is {self.base_url} the API root, usually ending in /v1? "
                             f"`curl {self.base_url}/models` lists the models there)") if r.status_code == 404 else ""
                     raise TeacherError(f"{self.base_url}: HTTP {r.status_code}: {_one_line(r.text[:300])}{hint}")
-                data = r.json()
                 try:
-                    choice = data["choices"][0]
-                    text = choice["message"]["content"] or ""
-                except (KeyError, IndexError, TypeError):
-                    raise TeacherError(f"{self.base_url}: unexpected response {str(data)[:300]}") from None
-                usage = data.get("usage") or {}
-                return Completion(text, usage.get("completion_tokens"), time.perf_counter() - start,
-                                  choice.get("finish_reason"))
+                    return r.json(), time.perf_counter() - start
+                except ValueError:
+                    raise TeacherError(f"{self.base_url}: response is not JSON: {_one_line(r.text[:300])}") from None
         raise TeacherError("unreachable")  # pragma: no cover
 
     def _unreachable(self, e: Exception, attempts: int) -> str:

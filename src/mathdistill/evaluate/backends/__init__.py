@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-BACKENDS = ("transformers",)
+BACKENDS = ("transformers", "llamacpp", "openai")
 
 
 class Backend(Protocol):
@@ -34,4 +34,12 @@ def open_backend(kind: str, model: str, **options) -> Backend:
         from .hf import TransformersBackend
 
         return TransformersBackend(model, **options)
+    if kind == "llamacpp":  # a GGUF in this process, many sequences per batch
+        from .llamacpp import LlamaCppBackend
+
+        return LlamaCppBackend(model, **options)
+    if kind == "openai":  # any OpenAI-compatible /v1/completions server
+        from .openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend(model, **options)
     raise ValueError(f"unknown backend {kind!r}; use one of {', '.join(BACKENDS)}")

@@ -1,0 +1,521 @@
+"""The llama.cpp backend: many sequences decoded together in one batch, in one process.
+
+    backend = LlamaCppBackend("student.q8_0.gguf", parallel=8)
+    texts = backend.generate(prompts, max_new_tokens=160)
+
+On a CPU, one stream leaves most of the machine idle while it waits on memory, and two processes
+side by side do not add up (measured on a 2-core AVX2 machine: one stream 57 tokens/s, two
+1-thread processes 18 + 18). Throughput comes from decoding several sequences per forward pass:
+this backend keeps `parallel` sequences in flight with llama.cpp's low-level API (one
+`llama_batch` holding the next token of every live sequence, each under its own sequence id),
+takes each sequence's last-token logits, picks the argmax (greedy, as the transformers backend),
+and when a sequence stops (its own end of sequence, `max_new_tokens`, or a full context) clears
+its KV cache and fills the slot with the next prompt's tokens in the same batch: continuous
+batching. Every sequence attends only to its own cache (`kv_unified` off), so batching does not
+change what a sequence sees.
+
+Prompts are tokenized exactly as the HF tokenizer does for training (special tokens parsed, BOS
+only where the GGUF says the tokenizer adds one: SmolLM2 adds none); `mathdistill export` checks
+that parity for every file it writes (one known difference, in no benchmark file: llama.cpp's SmolLM2
+pre-tokenizer splits a space before a non-ASCII numeral such as " ½" off it). The model is a `.gguf` file, or anything `resolve_hf`
+accepts (a trained run's `model/`, a registry name), which is first converted to an f16 GGUF in
+the cache by llama.cpp's own converter (`gguf_for`). Stopping follows llama.cpp's end-of-generation
+set (for SmolLM2 `<|im_end|>`, `<|endoftext|>` and one more), a superset of the transformers
+backend's single EOS id.
+
+The converter lives here, below the export command, because this backend needs it too:
+`convert_checkpoint` runs `convert_hf_to_gguf.py` from the llama-cpp-python source distribution
+(downloaded once into the cache, `llama_cpp_source`) with this interpreter, and `quantize` calls
+`llama_model_quantize` from the bindings.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...models import ModelError, models_dir, resolve_hf
+from ...models import cache as model_cache
+
+LLAMA_CPP_VERSION = "0.3.36"  # the pinned llama-cpp-python (Makefile LLAMA_VERSION)
+GGUF_MAGIC = b"GGUF"
+FLOAT_TYPES = ("f32", "f16", "bf16")  # written by the converter itself
+# quantised types, made from an f32 conversion by llama_model_quantize (names as llama-quantize)
+QUANT_FTYPES = {
+    "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K",
+    "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M", "q5_k_s": "LLAMA_FTYPE_MOSTLY_Q5_K_S",
+    "q5_0": "LLAMA_FTYPE_MOSTLY_Q5_0", "q5_1": "LLAMA_FTYPE_MOSTLY_Q5_1",
+    "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "q4_k_s": "LLAMA_FTYPE_MOSTLY_Q4_K_S",
+    "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "q4_1": "LLAMA_FTYPE_MOSTLY_Q4_1",
+    "q3_k_m": "LLAMA_FTYPE_MOSTLY_Q3_K_M", "q2_k": "LLAMA_FTYPE_MOSTLY_Q2_K",
+}
+QUANTS = (*FLOAT_TYPES, *QUANT_FTYPES)
+_CONVERTER_MEMBERS = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/", "LICENSE")
+
+
+# ---------------------------------------------------------------------------------------------
+# llama-cpp-python and llama.cpp's converter
+# ---------------------------------------------------------------------------------------------
+
+def import_llama_cpp():
+    """The bindings, quiet (llama.cpp logs every tensor otherwise), or a ModelError saying how to
+    install them."""
+    try:
+        import llama_cpp
+    except ImportError:
+        raise ModelError("llama-cpp-python is not installed: run `make llamacpp` (builds it with the CPU "
+                         "flags this project needs)") from None
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+    return llama_cpp
+
+
+def _cache_root() -> Path:
+    return models_dir().parent
+
+
+def llama_cpp_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("llama-cpp-python")
+    except Exception:  # noqa: BLE001  (not installed: the pinned one)
+        return LLAMA_CPP_VERSION
+
+
+def llama_cpp_source(version: str | None = None) -> Path:
+    """llama.cpp's `convert_hf_to_gguf.py` (with `conversion/` and `gguf-py/`) from the
+    llama-cpp-python source distribution of `version` (default: the installed bindings), so the
+    converter writes what the bindings read. The sdist is downloaded once with pip into
+    `<cache>/sdist`; the converter's files are extracted once into `<cache>/src/`."""
+    version = version or llama_cpp_version()
+    root = _cache_root()
+    target = root / "src" / f"llama.cpp-{version}"
+    if (target / "convert_hf_to_gguf.py").is_file():  # published by rename: complete when there
+        return target
+    sdists = root / "sdist"
+    sdists.mkdir(parents=True, exist_ok=True)
+    tarball = sdists / f"llama_cpp_python-{version}.tar.gz"
+    if not tarball.is_file():
+        cmd = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
+               f"llama-cpp-python=={version}", "-d", str(sdists)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0 or not tarball.is_file():
+            raise ModelError(f"could not download the llama-cpp-python {version} source distribution (it holds "
+                             f"llama.cpp's GGUF converter): {' '.join(cmd)}\n{r.stderr[-1500:]}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = model_cache.temp_dir(target.parent)
+    try:
+        prefix = f"llama_cpp_python-{version}/vendor/llama.cpp/"
+        with tarfile.open(tarball) as tar:
+            members = [m for m in tar.getmembers() if m.name.startswith(prefix)
+                       and m.name[len(prefix):].startswith(_CONVERTER_MEMBERS) and (m.isfile() or m.isdir())]
+            if not any(m.name == prefix + "convert_hf_to_gguf.py" for m in members):
+                raise ModelError(f"{tarball} has no {prefix}convert_hf_to_gguf.py")
+            for m in members:
+                m.name = m.name[len(prefix):]
+            tar.extractall(tmp, members=members, filter="data")
+        model_cache.publish_dir(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def checkpoint_dir(model: str) -> Path:
+    """The HF checkpoint directory of a trained run (`<run>` or `<run>/model`), a checkpoint
+    directory, or a registry name / hub id (via `resolve_hf`; a hub id is downloaded)."""
+    path = Path(model).expanduser()
+    if path.is_file():
+        raise ModelError(f"{model} is a file, not a Hugging Face checkpoint directory"
+                         + (" (it is already GGUF)" if is_gguf(path) else ""))
+    if path.is_dir():
+        for cand in (path, path / "model"):
+            if (cand / "config.json").is_file():
+                return cand
+        raise ModelError(f"{model} holds no Hugging Face checkpoint (no config.json in it or in its model/)")
+    resolved = resolve_hf(model)  # registry name -> cache dir; hub id -> itself
+    if Path(resolved).is_dir():
+        return Path(resolved)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(resolved))
+    except Exception as e:  # noqa: BLE001
+        raise ModelError(f"could not download {resolved} from the hub: {e}") from None
+
+
+def is_gguf(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == GGUF_MAGIC
+    except OSError:
+        return False
+
+
+def check_gguf(path: str | Path) -> Path:
+    """`path` as an existing GGUF file, or a ModelError that says what is wrong."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ModelError(f"GGUF model not found: {p}")
+    if not p.is_file():
+        raise ModelError(f"{p} is a directory, not a GGUF file")
+    if not is_gguf(p):
+        with open(p, "rb") as f:
+            head = f.read(4)
+        raise ModelError(f"{p} is not a GGUF file (it starts with {head!r}, not b'GGUF'); convert a Hugging Face "
+                         "checkpoint with `mathdistill export MODEL --gguf --out FILE.gguf`")
+    return p
+
+
+def convert_checkpoint(ckpt: Path, out: Path, outtype: str = "f16") -> Path:
+    """llama.cpp's converter in a subprocess: HF checkpoint dir -> GGUF file `out` (f32/f16/bf16)."""
+    if outtype not in FLOAT_TYPES:
+        raise ValueError(f"the converter writes {', '.join(FLOAT_TYPES)}; quantise with quantize()")
+    if importlib.util.find_spec("sentencepiece") is None:
+        raise ModelError("llama.cpp's converter needs sentencepiece (even for BPE tokenizers): "
+                         "pip install 'mathdistill[train]'")
+    src = llama_cpp_source()
+    cmd = [sys.executable, str(src / "convert_hf_to_gguf.py"), str(ckpt), "--outfile", str(out),
+           "--outtype", outtype]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if r.returncode != 0 or not out.is_file():
+        raise ModelError(f"llama.cpp's converter failed on {ckpt} (exit {r.returncode}):\n"
+                         + "\n".join((r.stderr or r.stdout).strip().splitlines()[-15:]))
+    return out
+
+
+def quantize(src: Path, out: Path, quant: str, threads: int | None = None) -> Path:
+    """`llama_model_quantize` from the bindings: a float GGUF -> `quant` (q8_0, q4_k_m, ...)."""
+    llama_cpp = import_llama_cpp()
+    if quant not in QUANT_FTYPES:
+        raise ValueError(f"unknown quantisation {quant!r}; use one of {', '.join(QUANTS)}")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, QUANT_FTYPES[quant])
+    params.nthread = threads or _cores()
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(out).encode(), ctypes.byref(params))
+    if rc != 0 or not out.is_file():
+        raise ModelError(f"llama_model_quantize {src} -> {quant} failed (code {rc})")
+    return out
+
+
+def write_gguf(ckpt: Path, out: Path, quant: str = "f16", threads: int | None = None) -> Path:
+    """Checkpoint dir -> GGUF of type `quant` at `out`, written under a temporary name and renamed,
+    so `out` is complete whenever it exists. Quantised types start from an f32 conversion."""
+    if quant not in QUANTS:
+        raise ModelError(f"unknown GGUF type {quant!r}; use one of {', '.join(QUANTS)}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = model_cache.temp_dir(out.parent)
+    try:
+        if quant in FLOAT_TYPES:
+            written = convert_checkpoint(ckpt, tmp / "model.gguf", quant)
+        else:
+            written = quantize(convert_checkpoint(ckpt, tmp / "model.f32.gguf", "f32"), tmp / "model.gguf", quant,
+                               threads)
+        written.chmod(0o644)
+        os.replace(written, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def checkpoint_key(ckpt: Path) -> str:
+    """Which weights a checkpoint dir holds, cheaply: path, names, sizes and mtimes of its files
+    (a retrained run saved to the same path gets a new key)."""
+    h = hashlib.sha256(str(ckpt.resolve()).encode())
+    for f in sorted(p for p in ckpt.iterdir() if p.is_file()):
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
+def gguf_for(model: str, quant: str = "f16") -> Path:
+    """A GGUF file for `model`: a `.gguf` path as it is; a checkpoint dir, run dir or registry name
+    converted once into `<cache>/models/gguf/` (kept for the next call)."""
+    path = Path(model).expanduser()
+    if path.is_file() or path.suffix == ".gguf":
+        return check_gguf(path)
+    ckpt = checkpoint_dir(model)
+    name = ckpt.parent.name if ckpt.name == "model" else ckpt.name
+    out = models_dir() / "gguf" / f"{name}-{checkpoint_key(ckpt)}" / f"{name}.{quant}.gguf"
+    if not out.is_file():
+        model_cache.sweep_stale(out.parent) if out.parent.is_dir() else None
+        write_gguf(ckpt, out, quant)
+    return out
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _tokenize(lc, vocab, text: str) -> list[int]:
+    """llama.cpp's tokenizer as HF's `tokenizer(text).input_ids`: special tokens written in the text
+    are parsed, and BOS/EOS are added only where the GGUF says its tokenizer adds them."""
+    data = text.encode("utf-8")
+    size = len(data) + 8
+    buf = (lc.llama_token * size)()
+    n = lc.llama_tokenize(vocab, data, len(data), buf, size, True, True)
+    if n < 0:  # pragma: no cover  (more tokens than bytes + 8)
+        size = -n
+        buf = (lc.llama_token * size)()
+        n = lc.llama_tokenize(vocab, data, len(data), buf, size, True, True)
+    return list(buf[:n])
+
+
+class GGUFVocab:
+    """A GGUF's tokenizer alone (no weights loaded): `with GGUFVocab(path) as v: v.tokenize(text)`."""
+
+    def __init__(self, path: str | Path):
+        self.llama_cpp = lc = import_llama_cpp()
+        self.path = check_gguf(path)
+        lc.llama_backend_init()
+        params = lc.llama_model_default_params()
+        params.vocab_only = True
+        self._model = lc.llama_model_load_from_file(str(self.path).encode(), params)
+        if not self._model:
+            raise ModelError(f"llama.cpp could not read the vocabulary of {self.path}")
+        self._vocab = lc.llama_model_get_vocab(self._model)
+        self.add_bos = bool(lc.llama_vocab_get_add_bos(self._vocab))
+
+    def tokenize(self, text: str) -> list[int]:
+        return _tokenize(self.llama_cpp, self._vocab, text)
+
+    def end_of_generation(self) -> list[str]:
+        """The texts of the tokens that end a generation in llama.cpp (EOS, EOT, ...)."""
+        lc, v = self.llama_cpp, self._vocab
+        return [lc.llama_vocab_get_text(v, t).decode("utf-8", errors="replace")
+                for t in range(lc.llama_vocab_n_tokens(v)) if lc.llama_vocab_is_eog(v, t)]
+
+    def close(self) -> None:
+        if self._model:
+            self.llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    def __enter__(self) -> "GGUFVocab":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the backend
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Slot:
+    index: int  # which prompt
+    pos: int  # next position in this sequence
+    tokens: list[int] = field(default_factory=list)  # generated so far
+    pending: int | None = None  # sampled, not yet decoded
+
+
+class LlamaCppBackend:
+    """A GGUF model in this process, `parallel` sequences decoded per batch (continuous batching)."""
+
+    name = "llamacpp"
+
+    def __init__(self, model: str, parallel: int = 8, threads: int | None = None, n_ctx: int | None = None,
+                 quant: str = "f16"):
+        """`n_ctx`: context per sequence (prompt + completion); by default sized to each `generate`
+        call's longest prompt + max_new_tokens. `quant`: the type a checkpoint dir is converted to."""
+        if parallel < 1:
+            raise ValueError(f"parallel must be at least 1; got {parallel}")
+        self.llama_cpp = import_llama_cpp()
+        self.model = model
+        self.path = gguf_for(model, quant)
+        self.parallel = parallel
+        self.threads = threads or _cores()
+        self.n_ctx = n_ctx
+        self._ctx = None
+        self._batch = None
+        self._n_batch = 0
+        self._ctx_seq = 0
+        lc = self.llama_cpp
+        lc.llama_backend_init()
+        params = lc.llama_model_default_params()
+        params.n_gpu_layers = 0
+        self._model = lc.llama_model_load_from_file(str(self.path).encode(), params)
+        if not self._model:
+            raise ModelError(f"llama.cpp could not load {self.path} (an architecture or GGUF version this "
+                             f"llama-cpp-python {llama_cpp_version()} does not know?)")
+        self._vocab = lc.llama_model_get_vocab(self._model)
+        self.n_vocab = lc.llama_vocab_n_tokens(self._vocab)
+        self.add_bos = bool(lc.llama_vocab_get_add_bos(self._vocab))
+        self._eog = {t for t in range(self.n_vocab) if lc.llama_vocab_is_eog(self._vocab, t)}
+
+    # -- text <-> tokens ------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids as the HF tokenizer gives them (`tokenizer(text).input_ids`)."""
+        return _tokenize(self.llama_cpp, self._vocab, text)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text of generated tokens, special tokens left out (as `skip_special_tokens=True`)."""
+        out = bytearray()
+        buf = ctypes.create_string_buffer(256)
+        for t in tokens:
+            n = self.llama_cpp.llama_token_to_piece(self._vocab, t, buf, len(buf), 0, False)
+            if n < 0:  # pragma: no cover  (a piece over 256 bytes)
+                big = ctypes.create_string_buffer(-n)
+                n = self.llama_cpp.llama_token_to_piece(self._vocab, t, big, len(big), 0, False)
+                out += big.raw[:n]
+            else:
+                out += buf.raw[:n]
+        return out.decode("utf-8", errors="replace")
+
+    # -- context --------------------------------------------------------------------------------
+    def _ensure_context(self, ctx_seq: int, n_batch: int) -> None:
+        """A context holding `parallel` sequences of at least `ctx_seq` tokens each (recreated when
+        a call needs more), and a batch of `n_batch` tokens."""
+        lc = self.llama_cpp
+        if self._ctx is not None and self._ctx_seq >= ctx_seq and self._n_batch >= n_batch:
+            return
+        self._free_context()
+        ctx_seq = max(ctx_seq, self.n_ctx or 0)
+        ctx_seq = -(-ctx_seq // 256) * 256
+        n_batch = max(512, -(-n_batch // 256) * 256)
+        params = lc.llama_context_default_params()
+        params.n_ctx = ctx_seq * (self.parallel + 1)
+        params.n_seq_max = self.parallel + 1  # + the padding sequence (generate)
+        params.n_batch = n_batch
+        params.n_ubatch = min(n_batch, 512)
+        params.n_threads = params.n_threads_batch = self.threads
+        params.kv_unified = False  # each sequence attends to its own cache
+        params.no_perf = True
+        self._ctx = lc.llama_init_from_model(self._model, params)
+        if not self._ctx:
+            raise ModelError(f"llama.cpp could not create a context of {self.parallel} x {ctx_seq} tokens "
+                             f"for {self.path} (out of memory?)")
+        self._ctx_seq = lc.llama_n_ctx_seq(self._ctx)
+        self._n_batch = n_batch
+        self._batch = lc.llama_batch_init(n_batch, 0, 1)
+        self._mem = lc.llama_get_memory(self._ctx)
+
+    def _free_context(self) -> None:
+        lc = self.llama_cpp
+        if self._batch is not None:
+            lc.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx is not None:
+            lc.llama_free(self._ctx)
+            self._ctx = None
+        self._ctx_seq = self._n_batch = 0
+
+    # -- generation -----------------------------------------------------------------------------
+    def generate(self, prompts: Sequence[str], max_new_tokens: int,
+                 progress: Callable[[int], None] | None = None) -> list[str]:
+        """Greedy completions of `prompts`, in input order, `parallel` at a time.
+
+        Batching does not change a sequence's tokens: each prompt is decoded alone (as with
+        parallel=1), and every generation step holds at least two rows with logits (a dummy
+        sequence pads a lone one), because llama.cpp's CPU matmul takes another kernel for a single
+        row (`ggml_vec_dot`) than for several (tinyBLAS) and the two round differently. tinyBLAS and
+        the vec_dot path compute each output from its own row alone, whatever the batch holds.
+        """
+        import numpy as np
+
+        if not prompts:
+            return []
+        encoded = [self.tokenize(p) for p in prompts]
+        if any(not e for e in encoded):
+            raise ValueError("empty prompt: nothing to condition the generation on")
+        if max_new_tokens < 1:
+            return [""] * len(prompts)
+        longest = max(len(e) for e in encoded)
+        self._ensure_context(longest + max_new_tokens, max(longest, self.parallel + 1))
+        if longest >= self._ctx_seq:
+            raise ValueError(f"a prompt of {longest} tokens does not fit the context of {self._ctx_seq}")
+        lc, ctx, batch, mem = self.llama_cpp, self._ctx, self._batch, self._mem
+        dummy = self.parallel  # the padding sequence's id
+        out: list[str] = [""] * len(prompts)
+        queue = deque(range(len(prompts)))
+        slots: list[_Slot | None] = [None] * self.parallel
+
+        def add(token: int, pos: int, seq: int, logits: bool) -> int:
+            k = batch.n_tokens
+            batch.token[k] = token
+            batch.pos[k] = pos
+            batch.n_seq_id[k] = 1
+            batch.seq_id[k][0] = seq
+            batch.logits[k] = int(logits)
+            batch.n_tokens = k + 1
+            return k
+
+        def decode() -> None:
+            rc = lc.llama_decode(ctx, batch)
+            if rc != 0:
+                raise RuntimeError(f"llama_decode failed with code {rc} ({batch.n_tokens} tokens, "
+                                   f"{sum(x is not None for x in slots)} sequences)")
+
+        def step(s: int, k: int) -> None:
+            """Take slot s's next token from logits row k; finish the sequence or keep it going."""
+            token = int(np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, k), shape=(self.n_vocab,)).argmax())
+            slot = slots[s]
+            if token not in self._eog:
+                slot.tokens.append(token)
+                if len(slot.tokens) < max_new_tokens and slot.pos < self._ctx_seq:
+                    slot.pending = token
+                    return
+            out[slot.index] = self.detokenize(slot.tokens).strip()
+            lc.llama_memory_seq_rm(mem, s, -1, -1)
+            slots[s] = None
+            if progress:
+                progress(1)
+
+        while queue or any(slots):
+            for s in range(self.parallel):  # fill free slots: each prompt alone, its first token
+                while slots[s] is None and queue:
+                    i = queue.popleft()
+                    batch.n_tokens = 0
+                    for j, t in enumerate(encoded[i]):
+                        k = add(t, j, s, j == len(encoded[i]) - 1)
+                    decode()
+                    slots[s] = _Slot(i, len(encoded[i]))
+                    step(s, k)
+            live = [s for s, slot in enumerate(slots) if slot is not None]
+            if not live:
+                continue
+            batch.n_tokens = 0
+            rows = []
+            for s in live:  # one generation step of every live sequence
+                slot = slots[s]
+                rows.append((s, add(slot.pending, slot.pos, s, True)))
+                slot.pos += 1
+            if len(rows) == 1:
+                add(batch.token[rows[0][1]], 0, dummy, True)
+            decode()
+            if len(rows) == 1:
+                lc.llama_memory_seq_rm(mem, dummy, -1, -1)
+            for s, k in rows:
+                step(s, k)
+        return out
+
+    def close(self) -> None:
+        self._free_context()
+        if getattr(self, "_model", None):
+            self.llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    def __enter__(self) -> "LlamaCppBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # a backend dropped without close() still frees its memory
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001  (interpreter shutdown)
+            pass
