@@ -221,6 +221,7 @@ def measure_training(model: str, data: str, *, bf16: BF16 = "auto", batch_size: 
     have passed (at least one, at most `max_steps` - 1)."""
     import torch
     from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback
 
     from .distill.rows import encode, load_rows, row_prompt
     from .distill.student import load_tokenizer
@@ -262,6 +263,7 @@ def measure_training(model: str, data: str, *, bf16: BF16 = "auto", batch_size: 
         trainer = make_student_trainer(model=net, args=args, train_dataset=RowsDataset([items[i] for b in batches for i in b]),
                                        data_collator=Collator(tokenizer.pad_token_id), processing_class=tokenizer,
                                        callbacks=[timer])
+        trainer.remove_callback(PrinterCallback)  # its log lines would interrupt the demo's
         timer.start = time.perf_counter()
         trainer.train()
     del trainer, net
