@@ -182,6 +182,7 @@ def browser(tmp_path):
         b.close()
 
 
+@pytest.mark.slow  # a real browser and a real server (~10 s)
 @needs_chromium
 def test_page_shows_a_verified_answer(browser, tmp_path):
     pytest.importorskip("fastapi", reason="the serve extra (fastapi, uvicorn) is not installed")
@@ -234,7 +235,7 @@ def test_page_shows_a_verified_answer(browser, tmp_path):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", help="model for `mathdistill serve`")
+    ap.add_argument("model", help="model for `mathdistill serve`, or the URL of a running server on this machine")
     ap.add_argument("--out", type=Path, default=Path("results/serve/page.png"))
     ap.add_argument("--example", type=int, default=1, help="which example of the page (1-6)")
     ap.add_argument("--question", help="a question instead of an example")
@@ -244,12 +245,15 @@ def main() -> None:
     import socket
     import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    exe = Path(sys.executable).with_name("mathdistill")
-    srv = subprocess.Popen([str(exe), "serve", args.model, "--port", str(port), *args.serve_arg])
-    base = f"http://127.0.0.1:{port}"
+    if args.model.startswith(("http://127.", "http://localhost")):
+        srv, base = None, args.model.rstrip("/")
+    else:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        exe = Path(sys.executable).with_name("mathdistill")
+        srv = subprocess.Popen([str(exe), "serve", args.model, "--port", str(port), *args.serve_arg])
+        base = f"http://127.0.0.1:{port}"
     profile = tempfile.mkdtemp(prefix="mathdistill-chromium-")
     try:
         for _ in range(600):
@@ -258,7 +262,7 @@ def main() -> None:
                     if r.status == 200:
                         break
             except OSError:
-                if srv.poll() is not None:
+                if srv is not None and srv.poll() is not None:
                     sys.exit(f"the server exited with {srv.returncode}")
                 time.sleep(1)
         browser = Browser(profile, timeout=300)
@@ -277,8 +281,9 @@ def main() -> None:
         finally:
             browser.close()
     finally:
-        srv.terminate()
-        srv.wait(30)
+        if srv is not None:
+            srv.terminate()
+            srv.wait(30)
         shutil.rmtree(profile, ignore_errors=True)
 
 
