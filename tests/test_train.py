@@ -127,7 +127,7 @@ def test_lora_seq2seq_is_merged_into_a_plain_checkpoint(tiny_t5, etd_file, tmp_p
 
 
 def _batch(tokenizer):
-    items = [encode(tokenizer, r["question"], r["thought"], r["completion"], False, 512) for r in ROWS[:6]]
+    items = [encode(tokenizer, student_prompt(r["question"], r["thought"]), r["completion"], False, 512) for r in ROWS[:6]]
     return Collator(tokenizer.pad_token_id)(items)
 
 
@@ -203,8 +203,10 @@ def test_mmap_threshold_is_fixed_on_glibc_unless_the_user_chose(monkeypatch):
         assert done.stdout.strip() == "True"
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
     assert fix_mmap_threshold(4) is False  # the environment wins
-    with pytest.raises(ValueError, match="mmap_threshold_mb"):
-        TrainConfig(mmap_threshold_mb=-1).validate()
+    from mathdistill.config import ConfigError, validated
+
+    with pytest.raises(ConfigError, match="mmap_threshold_mb"):
+        validated(TrainConfig(mmap_threshold_mb=-1))
 
 
 @pytest.mark.slow  # two training processes (~1-2 min on a busy 2-core machine)
