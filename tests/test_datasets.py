@@ -201,8 +201,12 @@ def test_distractor_split_adds_one_unneeded_statement_about_somebody_else():
     assert sum(v.correct for v in verdicts) >= 0.97 * len(made)
 
 
-def test_distractor_suffix_works_on_any_split_and_is_named_in_errors():
+@pytest.mark.slow  # distractors for all 7,473 GSM8K training problems
+def test_distractor_suffix_works_on_any_split():
     assert len(ds.load("gsm8k:train+distractors")) > 7000
+
+
+def test_distractor_suffix_is_named_in_errors():
     with pytest.raises(ds.DataError, match=r"each also as SPLIT\+distractors"):
         ds.load("svamp:dev+distractors")
 

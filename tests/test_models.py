@@ -331,6 +331,7 @@ def test_cli_pull_prints_the_path_and_reports_errors(monkeypatch, index):
 # ---------------------------------------------------------------- the real thing
 
 
+@pytest.mark.slow  # assembles the GGUF, converts it to fp32 and generates with the real 135M model
 @pytest.mark.timeout(600)
 def test_smollm2_pulls_converts_and_generates():
     import torch
