@@ -66,11 +66,11 @@ class DemoConfig:
     total_minutes: Annotated[float, Field(gt=0)] = opt(
         15.0, help="the whole demo (sizes the evaluation with what training leaves)")
     train_problems: Annotated[int, Field(ge=1)] | None = opt(
-        None, help="training problems (default: sized to the budget, at most 400, at least 100)")
-    epochs: Annotated[int, Field(ge=1)] | None = opt(None, help="training epochs (default: 2)")
+        None, help="training problems; unset: sized to the training budget (100-400)")
+    epochs: Annotated[int, Field(ge=1)] | None = opt(None, help="training epochs; unset: 2")
     lr: Annotated[float, Field(gt=0)] = 2e-4  # higher than a full run's 1e-4: the demo trains for few steps
     eval_problems: Annotated[int, Field(ge=1)] | None = opt(
-        None, help="SVAMP problems to evaluate on (default: sized to the time left, 50-100)")
+        None, help="SVAMP problems to evaluate on; unset: sized to the time left (50-100)")
     # gold completions here are at most ~125 tokens, 95% under 45
     max_new_tokens: Annotated[int, Field(ge=1)] = 96
     bf16: BF16 = opt("auto", help="bf16 autocast for training and evaluation: auto (on where the CPU runs it "
