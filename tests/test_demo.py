@@ -38,6 +38,7 @@ def test_demo_runs_every_stage_and_records_its_time(tiny_causal, tmp_path):
     assert "demo-size student" in report.read_text() and "flagship" in timing["how_trained"]
 
 
+@pytest.mark.slow  # every stage of the demo twice, on the tiny student
 def test_demo_sizes_itself_from_a_measurement_and_a_rerun_keeps_the_plan(tiny_causal, tmp_path, monkeypatch):
     """A slow machine (fake measurement): the training size drops to the floor, the evaluation to its
     minimum, and the report says so. A rerun reuses the stored plan instead of measuring again."""
