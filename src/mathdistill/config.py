@@ -147,19 +147,18 @@ def load_config(cls: type[T], path: Path | str | None = None, overrides: dict[st
         cfg = cls(**values)
     except TypeError as e:
         raise ConfigError(f"{source}: {e}") from None
-    check = getattr(cfg, "validate", None)
-    if callable(check):
-        try:
-            check()
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-    return cfg
+    return _cross_checked(cfg)
 
 
 def validated(cfg: T) -> T:
     """Check a config built in code (not through `load_config`) by the same rules; returns it."""
     for f in dataclasses.fields(cfg):  # type: ignore[arg-type]
         check_value(type(cfg), f.name, getattr(cfg, f.name))
+    return _cross_checked(cfg)
+
+
+def _cross_checked(cfg: T) -> T:
+    """The config's own checks across fields (its `validate()`, when it has one)."""
     check = getattr(cfg, "validate", None)
     if callable(check):
         try:
