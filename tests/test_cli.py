@@ -261,8 +261,6 @@ def test_build_dataset_refuses_questions_of_another_evaluation_split(built):
     assert report["by_thought_teacher"]["pot|t"]["losses"] == {"rejected: wrong value": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="distill/dataset.py counts the reasons over every problem of the input's "
-                                       "splits (253 same text, 19 near duplicates here), not over the refused ones")
 def test_build_dataset_reasons_count_the_refused_problems(built):
     p, out = built
     ok(p)
@@ -270,8 +268,6 @@ def test_build_dataset_reasons_count_the_refused_problems(built):
     assert report["contamination_reasons"] == {"same text": 1, "near duplicate": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="cli.build_dataset draws its progress bar before the input is read, so "
-                                       "stderr holds the bar as well as the error line")
 def test_build_dataset_bad_input(tmp_path):
     out = tmp_path / "etd.jsonl"
     user_error(run("build-dataset", "--input", tmp_path / "missing.jsonl", "--out", out), "missing.jsonl")
@@ -293,8 +289,6 @@ def test_config_file_errors_are_one_line(tmp_path):
     assert "model" in msg.split("known:")[1] and "epochs" in msg.split("known:")[1]
 
 
-@pytest.mark.xfail(strict=True, reason="commands registered with a section (train, evaluate, generate, build-dataset) "
-                                       "read only that section: a file with the fields at top level is ignored")
 def test_config_file_with_fields_at_top_level(tmp_path):
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("modle: smollm2-135m\n")
@@ -304,7 +298,6 @@ def test_config_file_with_fields_at_top_level(tmp_path):
     user_error(run("train", top), "missing.jsonl")
 
 
-@pytest.mark.xfail(strict=True, reason="config.load_config puts PyYAML's multi-line message into the error")
 def test_config_file_that_is_not_yaml_is_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: [unclosed\n")
@@ -421,9 +414,6 @@ def test_train_resumes_after_a_kill(tiny_causal, etd, tmp_path):
 
 @pytest.mark.slow  # two training processes
 @pytest.mark.timeout(600)
-@pytest.mark.xfail(strict=True, reason="train --resume takes the highest-numbered checkpoint directory even when a "
-                                       "kill left it half written (HF saves in place, trainer_state.json last) and "
-                                       "crashes (FileNotFoundError); it should take the last complete one")
 def test_train_resume_skips_a_checkpoint_torn_by_the_kill(tiny_causal, etd, tmp_path):
     out = tmp_path / "run"
     ok(run("train", "--model", tiny_causal, "--data", etd, "--out", out, "--set", "max_steps=2", "--set", "save_steps=1",

@@ -242,8 +242,18 @@ def build_dataset(cfg: BuildConfig) -> None:
     """Verify rationales, keep the correct ones, guard against contamination, write the ETD set."""
     from .distill.dataset import build_dataset as build
 
-    with progress_bar(0, "verifying") as bar:
-        report = build(cfg, progress=bar.update)
+    bars: list = []  # drawn at the first progress, so an error reading the input is the only output
+
+    def tick(n: int) -> None:
+        if not bars:
+            bars.append(progress_bar(0, "verifying"))
+        bars[0].update(n)
+
+    try:
+        report = build(cfg, progress=tick)
+    finally:
+        for bar in bars:
+            bar.close()
     reasons = ", ".join(f"{k} {v}" for k, v in report["contamination_reasons"].items())
     typer.echo(f"{report['out']}: {report['rows']} rationales for {report['problems']} problems; "
                f"{report['contaminated_problems_refused']} problems refused as evaluation questions"

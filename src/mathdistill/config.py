@@ -129,11 +129,13 @@ def load_config(cls: type[T], path: Path | str | None = None, overrides: dict[st
         except IsADirectoryError:
             raise ConfigError(f"{path}: is a directory, not a YAML config") from None
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from None
-        if section is None and isinstance(loaded, dict):
-            section = guess_section(loaded, cls)
-        if section:
-            loaded = loaded.get(section, {})
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or 'parse error'})") from None
+        # a multi-stage experiment file holds one section per command; a plain file holds the fields
+        section = section or (guess_section(loaded, cls) if isinstance(loaded, dict) else None)
+        if section and isinstance(loaded, dict) and isinstance(loaded.get(section), dict):
+            loaded = loaded[section]
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of fields")
         data.update(loaded)

@@ -75,7 +75,8 @@ def build_dataset(cfg: BuildConfig, progress=None) -> dict:
     eval_specs = {":".join(ds.parse_spec(spec)) for spec in cfg.eval_splits}  # file:/x/shop.csv -> file:shop
     why: Counter = Counter()
     contaminated = set()
-    for pid, p in problems.items():
+    for pid in sorted({r.id for r in records}):
+        p = problems[pid]
         hit = "in an evaluation split" if f"{p.dataset}:{p.split}" in eval_specs else guard.match(p.question, pid)
         if hit:
             contaminated.add(pid)

@@ -114,10 +114,20 @@ def fix_mmap_threshold(mb: int) -> bool:
     return bool(libc.mallopt(m_mmap_threshold, mb << 20))
 
 
+def last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The newest checkpoint a resume can use. Trainer writes a checkpoint in place and its
+    trainer_state.json last, so a run killed while saving leaves a newer directory without it:
+    skipped (it is overwritten when training reaches that step again)."""
+    if not checkpoints.is_dir():
+        return None
+    done = [d for d in checkpoints.glob("checkpoint-*")
+            if d.name.split("-")[-1].isdigit() and (d / "trainer_state.json").is_file()]
+    return str(max(done, key=lambda d: int(d.name.split("-")[-1]))) if done else None
+
+
 def train(cfg: TrainConfig, callbacks: list | None = None) -> TrainResult:
     """Fine-tune `cfg.model` on the chosen thoughts of `cfg.data`; returns where the model went."""
     from transformers import Trainer
-    from transformers.trainer_utils import get_last_checkpoint
 
     from ..models import resolve_hf
     from .trainer import Collator, RowsDataset, load_student_for_training, make_student_trainer, training_arguments
@@ -132,7 +142,7 @@ def train(cfg: TrainConfig, callbacks: list | None = None) -> TrainResult:
     items = [encode(tokenizer, row_prompt(r), r["completion"], seq2seq, cfg.max_len) for r in rows]
 
     checkpoints = out / "checkpoints"
-    resume_from = get_last_checkpoint(str(checkpoints)) if cfg.resume and checkpoints.is_dir() else None
+    resume_from = last_complete_checkpoint(checkpoints) if cfg.resume else None
     trainer_cls = make_student_trainer if cfg.completion_logits_only else Trainer
     trainer = trainer_cls(model=model, args=training_arguments(cfg, str(checkpoints)), train_dataset=RowsDataset(items),
                           data_collator=Collator(tokenizer.pad_token_id), processing_class=tokenizer,
