@@ -78,15 +78,18 @@ def test_llamacpp_tokenizes_as_the_hf_tokenizer(smollm_gguf, tokenizer):
 
 
 @pytest.mark.slow
-def test_batching_does_not_change_the_greedy_texts(smollm_gguf):
+@pytest.mark.parametrize("quant", ["f16", "q4_k_m"])
+def test_batching_does_not_change_the_greedy_texts(llama_cpp, quant):
     """parallel=4 over 6 prompts refills slots as sequences end and ends with lone sequences: every
-    text must equal the one-at-a-time run's."""
-    from mathdistill.evaluate.backends.llamacpp import LlamaCppBackend
+    text must equal the one-at-a-time run's (q4_k_m: SmolLM2's holds Q4_K tensors, which llama.cpp
+    would repack for kernels that round by batch size)."""
+    from mathdistill.evaluate.backends.llamacpp import LlamaCppBackend, gguf_for
 
-    with LlamaCppBackend(str(smollm_gguf), parallel=1, threads=1) as one:
+    gguf = str(gguf_for("smollm2-135m", quant))
+    with LlamaCppBackend(gguf, parallel=1, threads=1) as one:
         alone = one.generate(PROMPTS, 64)
     done = []
-    with LlamaCppBackend(str(smollm_gguf), parallel=4, threads=1) as four:
+    with LlamaCppBackend(gguf, parallel=4, threads=1) as four:
         batched = four.generate(PROMPTS, 64, progress=done.append)
         assert four.generate([], 64) == []
         assert four.generate(PROMPTS[:1], 64) == alone[:1]  # a lone sequence, padded

@@ -12,7 +12,8 @@ takes each sequence's last-token logits, picks the argmax (greedy, as the transf
 and when a sequence stops (its own end of sequence, `max_new_tokens`, or a full context) clears
 its KV cache and fills the slot with the next prompt's tokens in the same batch: continuous
 batching. Every sequence attends only to its own cache (`kv_unified` off), so batching does not
-change what a sequence sees.
+change what a sequence sees, and the kernels are chosen so that batching does not change a
+sequence's tokens either (see `generate`; repacked 4-bit weights are off unless `repack=True`).
 
 Prompts are tokenized exactly as the HF tokenizer does for training (special tokens parsed, BOS
 only where the GGUF says the tokenizer adds one: SmolLM2 adds none); `mathdistill export` checks
@@ -45,7 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...models import ModelError, models_dir, resolve_hf
+from ...models import REGISTRY, ModelError, models_dir, resolve_hf
 from ...models import cache as model_cache
 
 LLAMA_CPP_VERSION = "0.3.36"  # the pinned llama-cpp-python (Makefile LLAMA_VERSION)
@@ -245,7 +246,7 @@ def gguf_for(model: str, quant: str = "f16") -> Path:
     if path.is_file() or path.suffix == ".gguf":
         return check_gguf(path)
     ckpt = checkpoint_dir(model)
-    name = ckpt.parent.name if ckpt.name == "model" else ckpt.name
+    name = model if model in REGISTRY else ckpt.parent.name if ckpt.name in ("model", "hf") else ckpt.name
     out = models_dir() / "gguf" / f"{name}-{checkpoint_key(ckpt)}" / f"{name}.{quant}.gguf"
     if not out.is_file():
         model_cache.sweep_stale(out.parent) if out.parent.is_dir() else None
@@ -328,9 +329,11 @@ class LlamaCppBackend:
     name = "llamacpp"
 
     def __init__(self, model: str, parallel: int = 8, threads: int | None = None, n_ctx: int | None = None,
-                 quant: str = "f16"):
+                 quant: str = "f16", repack: bool = False):
         """`n_ctx`: context per sequence (prompt + completion); by default sized to each `generate`
-        call's longest prompt + max_new_tokens. `quant`: the type a checkpoint dir is converted to."""
+        call's longest prompt + max_new_tokens. `quant`: the type a checkpoint dir is converted to.
+        `repack`: let llama.cpp repack Q4_0/Q4_K/IQ4_NL weights for its faster kernels, at the price
+        of texts that can change with the batch's size (off: batching never changes a text)."""
         if parallel < 1:
             raise ValueError(f"parallel must be at least 1; got {parallel}")
         self.llama_cpp = import_llama_cpp()
@@ -347,6 +350,11 @@ class LlamaCppBackend:
         lc.llama_backend_init()
         params = lc.llama_model_default_params()
         params.n_gpu_layers = 0
+        # no repacked weights: llama.cpp's repacked Q4_0/Q4_K/IQ4_NL kernels compute rows in groups
+        # of four (gemm) and the rest one by one (gemv), which round differently, so a sequence's text
+        # would depend on how many others share its batch (measured: q4_k_m SmolLM2, 4 of 12 texts
+        # changed with parallel=4). Plain kernels cost ~10% there; f16/q8_0 are never repacked.
+        params.use_extra_bufts = repack
         self._model = lc.llama_model_load_from_file(str(self.path).encode(), params)
         if not self._model:
             raise ModelError(f"llama.cpp could not load {self.path} (an architecture or GGUF version this "
