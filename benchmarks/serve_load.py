@@ -6,10 +6,11 @@
 `--serve MODEL` starts `mathdistill serve MODEL` on a free loopback port (extra server flags with
 `--serve-arg`, e.g. `--serve-arg=--backend=llamacpp`), waits for /healthz, runs, stops it.
 `--url` uses a running server; only loopback addresses are accepted. Each client sends its
-requests one after another (SVAMP questions, in turn); the run stops by itself after
-`clients x requests` requests or `--max-seconds`, whichever comes first. Prints and writes JSON:
-requests/s, p50/p95 latency of the answered requests, status counts, the number of 5xx, and the
-server's own timing split (queued, generation, batch size).
+requests one after another (SVAMP questions, in turn) and retries a 503 after its Retry-After
+(`--retries`, 3); the run stops by itself after `clients x requests` questions or `--max-seconds`,
+whichever comes first. Prints and writes JSON: requests/s, p50/p95 latency of the answered
+requests, status counts, the number of 5xx responses, and the server's own timing split (queued,
+generation, batch size).
 """
 
 from __future__ import annotations
@@ -69,27 +70,39 @@ def pct(xs: list[float], p: float) -> float | None:
 
 
 async def run_load(url: str, qs: list[str], clients: int, per_client: int, max_seconds: float,
-                   timeout: float, headers: dict[str, str]) -> dict:
-    records: list[dict] = []
+                   timeout: float, headers: dict[str, str], retries: int = 0) -> dict:
+    """`clients` concurrent clients, `per_client` questions each, one after another. A 503 is
+    retried after its Retry-After (at most 60 s) up to `retries` times, as a polite client would."""
+    records: list[dict] = []  # one per response
+    requests: list[dict] = []  # one per question: the last response, and the time from the first try
     stop_at = time.monotonic() + max_seconds
 
     async def client(c: int, http: httpx.AsyncClient) -> None:
         for i in range(per_client):
-            if time.monotonic() >= stop_at:
-                return
             q = qs[(c * per_client + i) % len(qs)]
-            t0 = time.monotonic()
-            rec: dict = {"client": c}
-            try:
-                r = await http.post(url + "/v1/solve", json={"question": q}, headers=headers)
-                rec["status"] = r.status_code
-                if r.status_code == 200:
-                    j = r.json()
-                    rec.update(timing=j["timing"], abstain=j["abstain"], vote=j["vote"])
-            except httpx.HTTPError as e:
-                rec["status"] = f"transport: {type(e).__name__}"
-            rec["latency"] = time.monotonic() - t0
-            records.append(rec)
+            first = time.monotonic()
+            for attempt in range(retries + 1):
+                if time.monotonic() >= stop_at:
+                    return
+                t0 = time.monotonic()
+                rec: dict = {"client": c, "attempt": attempt}
+                retry_after = None
+                try:
+                    r = await http.post(url + "/v1/solve", json={"question": q}, headers=headers)
+                    rec["status"] = r.status_code
+                    if r.status_code == 200:
+                        j = r.json()
+                        rec.update(timing=j["timing"], abstain=j["abstain"], vote=j["vote"])
+                    elif r.status_code == 503:
+                        retry_after = float(r.headers.get("Retry-After", "1"))
+                except httpx.HTTPError as e:
+                    rec["status"] = f"transport: {type(e).__name__}"
+                rec["latency"] = time.monotonic() - t0
+                records.append(rec)
+                if retry_after is None or attempt == retries:
+                    break
+                await asyncio.sleep(max(0.0, min(retry_after, 60.0, stop_at - time.monotonic())))
+            requests.append({"status": rec["status"], "end_to_end": time.monotonic() - first})
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
@@ -101,9 +114,12 @@ async def run_load(url: str, qs: list[str], clients: int, per_client: int, max_s
     for r in records:
         statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
     lat = [r["latency"] for r in ok]
+    e2e = [r["end_to_end"] for r in requests if r["status"] == 200]
     return {
-        "sent": len(records),
+        "requests": len(requests),
         "answered": len(ok),
+        "failed": sum(1 for r in requests if r["status"] != 200),
+        "responses": len(records),
         "status_counts": dict(sorted(statuses.items())),
         "errors_5xx": sum(1 for r in records if isinstance(r["status"], int) and r["status"] >= 500),
         "transport_errors": sum(1 for r in records if not isinstance(r["status"], int)),
@@ -111,6 +127,7 @@ async def run_load(url: str, qs: list[str], clients: int, per_client: int, max_s
         "requests_per_s": round(len(ok) / wall, 4) if wall else None,
         "latency_s": {"p50": pct(lat, 0.5), "p95": pct(lat, 0.95), "max": pct(lat, 1.0),
                       "mean": round(sum(lat) / len(lat), 4) if lat else None},
+        "end_to_end_s": {"p50": pct(e2e, 0.5), "p95": pct(e2e, 0.95)},  # from the first try, 503 waits included
         "server_timing_s": {
             "queued_p50": pct([r["timing"]["queued"] for r in ok], 0.5),
             "generation_p50": pct([r["timing"]["generation"] for r in ok], 0.5),
@@ -118,7 +135,7 @@ async def run_load(url: str, qs: list[str], clients: int, per_client: int, max_s
             "batch_mean": round(sum(r["timing"]["batch"] for r in ok) / len(ok), 3) if ok else None,
         },
         "abstained": sum(1 for r in ok if r["abstain"]),
-        "stopped_by_time": len(records) < clients * per_client,
+        "stopped_by_time": len(requests) < clients * per_client,
     }
 
 
@@ -153,6 +170,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=25, help="requests per client")
     ap.add_argument("--max-seconds", type=float, default=1800.0, help="stop sending after this long")
     ap.add_argument("--timeout", type=float, default=600.0, help="client timeout per request")
+    ap.add_argument("--retries", type=int, default=3, help="retries of a 503, after its Retry-After")
     ap.add_argument("--api-key-env", help="send 'Authorization: Bearer $NAME'")
     ap.add_argument("--out", type=Path, help="write the JSON here too")
     args = ap.parse_args()
@@ -181,7 +199,8 @@ def main() -> None:
         info = httpx.get(url + "/v1/info", headers=headers, timeout=10).json()
         qs, source = questions(max(args.clients * args.requests, 1))
         load0 = os.getloadavg()
-        result = asyncio.run(run_load(url, qs, args.clients, args.requests, args.max_seconds, args.timeout, headers))
+        result = asyncio.run(run_load(url, qs, args.clients, args.requests, args.max_seconds, args.timeout, headers,
+                                     args.retries))
         load1 = os.getloadavg()
     finally:
         if proc is not None:

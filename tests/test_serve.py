@@ -42,9 +42,11 @@ class FakeBackend:
     name = "fake"
     model = "fake-student"
 
-    def __init__(self, texts=None, delay: float = 0.0, gate: threading.Event | None = None, fail_on: str | None = None):
+    def __init__(self, texts=None, delay: float = 0.0, gate: threading.Event | None = None, fail_on: str | None = None,
+                 every_call: float = 0.0):
         self.texts = texts or RIGHT
-        self.delay = delay
+        self.delay = delay  # for questions with "slow" in them
+        self.every_call = every_call  # for every call
         self.gate = gate
         self.fail_on = fail_on
         self.calls: list[list[str]] = []
@@ -73,6 +75,7 @@ class FakeBackend:
                 raise RuntimeError("the model fell over")
             if any("slow" in q for q, _ in pairs):
                 time.sleep(self.delay)
+            time.sleep(self.every_call)
             return [self.text(q, t) for q, t in pairs]
         finally:
             with self._lock:
@@ -363,6 +366,60 @@ def test_a_backend_that_can_stop_is_stopped_when_its_requests_gave_up(sandbox):
     assert backend.stopped_early and stats["abandoned"] == 1 and stats["backend_can_stop"]
 
 
+def test_requests_that_cannot_be_answered_in_time_are_refused_at_once(sandbox):
+    """Overload: once a batch is known to take 1 s, a request that would wait 2 s with a 1.5 s limit
+    gets 503 with Retry-After immediately, not a 504 after 1.5 s of waiting."""
+    backend = FakeBackend(every_call=1.0)
+    app = create_app(backend, sandbox, ServeOptions(timeout=1.5, max_batch=1))
+    with live_server(app) as base:
+        assert httpx.post(base + "/v1/solve", json={"question": QUESTION}, timeout=30).status_code == 200
+        first: list[int] = []
+        t = threading.Thread(target=lambda: first.append(
+            httpx.post(base + "/v1/solve", json={"question": QUESTION}, timeout=30).status_code))
+        t.start()
+        for _ in range(100):
+            if app.state.queue.stats()["busy_s"] > 0:
+                break
+            time.sleep(0.02)
+        t0 = time.monotonic()
+        r = httpx.post(base + "/v1/solve", json={"question": QUESTION}, timeout=30)
+        assert r.status_code == 503 and time.monotonic() - t0 < 0.5, r.text
+        assert int(r.headers["Retry-After"]) >= 1 and "more than its 1.5 s limit" in r.json()["detail"]
+        t.join(30)
+        assert first == [200]
+        time.sleep(0.2)  # idle again: admitted
+        assert httpx.post(base + "/v1/solve", json={"question": QUESTION}, timeout=30).status_code == 200
+        assert app.state.queue.stats()["shed"] == 1
+
+
+def test_a_request_left_too_little_time_is_not_started(sandbox):
+    """Requests admitted before the first batch measured how slow generation is: one that has
+    waited most of its time is answered 504 at once instead of being generated for nothing."""
+    gate = threading.Event()
+    backend = FakeBackend(gate=gate)
+    app = create_app(backend, sandbox, ServeOptions(timeout=2.0, max_batch=1))
+    with live_server(app) as base:
+        out: dict[str, tuple[int, float, str]] = {}
+
+        def ask(name):
+            t0 = time.monotonic()
+            r = httpx.post(base + "/v1/solve", json={"question": QUESTION}, timeout=30)
+            out[name] = (r.status_code, time.monotonic() - t0, r.text)
+
+        a = threading.Thread(target=ask, args=("a",))
+        a.start()
+        assert backend.entered.wait(10)
+        b = threading.Thread(target=ask, args=("b",))
+        b.start()
+        time.sleep(1.3)  # the first batch takes 1.3 s: b has 0.7 s left, under 80% of a batch
+        gate.set()
+        a.join(30)
+        b.join(30)
+    assert out["a"][0] == 200
+    assert out["b"][0] == 504 and "not started" in out["b"][2] and out["b"][1] < 1.9
+    assert len(backend.calls) == 1 and app.state.queue.stats()["shed"] == 1
+
+
 def test_concurrent_requests_are_batched_on_one_thread(sandbox):
     gate = threading.Event()
     right = {f"q{i}": {"pot": f"ans = {i} + 1", "eot": f"ans = {i} + 1", "cot": f"The answer is {i + 1}."}
@@ -471,6 +528,9 @@ def test_load_benchmark_against_a_live_server(sandbox):
     app = create_app(FakeBackend(), sandbox, ServeOptions(max_pending=3))
     with live_server(app) as base:
         r = asyncio.run(bench.run_load(base, [QUESTION], clients=5, per_client=3, max_seconds=60, timeout=30, headers={}))
-    assert r["sent"] == 15 and r["transport_errors"] == 0
-    assert r["answered"] + r["status_counts"].get("503", 0) == 15 and r["errors_5xx"] == r["status_counts"].get("503", 0)
-    assert r["latency_s"]["p50"] is not None and r["requests_per_s"] > 0
+        assert r["requests"] == r["responses"] == 15 and r["transport_errors"] == 0
+        assert r["answered"] + r["status_counts"].get("503", 0) == 15 and r["errors_5xx"] == r["status_counts"].get("503", 0)
+        assert r["latency_s"]["p50"] is not None and r["requests_per_s"] > 0
+        r = asyncio.run(bench.run_load(base, [QUESTION], clients=4, per_client=2, max_seconds=60, timeout=30, headers={},
+                                       retries=20))
+    assert r["requests"] == r["answered"] == 8 and r["failed"] == 0  # polite clients all get through

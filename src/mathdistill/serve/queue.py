@@ -14,6 +14,15 @@ the queue's capacity. The worker itself is freed only if the backend can stop: a
 `generate` accepts a `should_stop` callable gets one that turns true once every request of the
 batch has given up, and should return early (any texts); with the plain interface the worker
 finishes the batch and drops the late result (`max_new_tokens` bounds its length).
+
+Overload: work for requests that cannot be answered in time is not done. The queue keeps a
+running estimate of a batch's generation time (batches whose requests were answered only). A
+request that would have to wait for more batches than its time limit allows is refused at once
+(`Overloaded`, 503 with `Retry-After`) instead of timing out later, unless the worker is idle;
+and a waiting request whose remaining time is clearly shorter than a batch (under 80% of the
+estimate) is not started (504 at once), so the worker goes on to requests that can still make it.
+Without this, a machine that generates slower than the time limit times out every request: each
+abandoned batch delays the next.
 """
 
 from __future__ import annotations
@@ -40,8 +49,20 @@ class QueueFull(Exception):
         self.retry_after = retry_after
 
 
+class Overloaded(QueueFull):
+    """Room in the queue, but not in time: the queued work ahead outlasts the time limit."""
+
+    def __init__(self, wait: float, timeout: float, retry_after: int):
+        Exception.__init__(self, f"the server is busy: about {wait:.0f} s of generation is ahead of this request, "
+                                 f"more than its {timeout:g} s limit; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
 class GenerationTimeout(Exception):
     pass
+
+
+SKIP_BELOW = 0.8  # a waiting request with less than this share of a batch's time left is not started
 
 
 class GenerationFailed(Exception):
@@ -81,7 +102,8 @@ class GenerationQueue:
         self._pending = 0  # admitted and neither answered nor given up
         self._stopped = False
         self._busy_since: float | None = None  # when the running generation started
-        self._seconds_per_batch = 5.0  # running estimate for Retry-After
+        self._seconds_per_batch: float | None = None  # running estimate (answered batches only)
+        self.shed = 0  # requests refused (Overloaded) or not started because they could not finish in time
         self.batches = 0
         self.failures = 0
         self._thread = threading.Thread(target=self._run, name="mathdistill-serve-generate", daemon=True)
@@ -116,7 +138,8 @@ class GenerationQueue:
             return {"pending": self._pending, "waiting": len(self._waiting), "max_pending": self.max_pending,
                     "max_batch": self.max_batch, "batches": self.batches, "failures": self.failures,
                     "abandoned": self.abandoned, "backend_can_stop": self._can_stop,
-                    "busy_s": round(busy, 3), "seconds_per_batch": round(self._seconds_per_batch, 3)}
+                    "shed": self.shed, "busy_s": round(busy, 3),
+                    "seconds_per_batch": round(self._seconds_per_batch, 3) if self._seconds_per_batch else None}
 
     # -- the request side (event loop) ----------------------------------------------------
     def submit(self, prompts: Sequence[str], timeout: float) -> _Job:
@@ -127,6 +150,10 @@ class GenerationQueue:
                 raise GenerationFailed("the server is shutting down")
             if self._pending >= self.max_pending:
                 raise QueueFull(self._pending, self._retry_after())
+            wait = self._expected_wait(now)
+            if wait is not None and wait > timeout:
+                self.shed += 1
+                raise Overloaded(wait, timeout, self._retry_after())
             job = _Job(list(prompts), now + timeout, now)
             self._pending += 1
             self._waiting.append(job)
@@ -157,9 +184,21 @@ class GenerationQueue:
         finally:
             self.release(job)
 
+    def _expected_wait(self, now: float) -> float | None:
+        """Seconds until a request admitted now would have its texts; None: no estimate, or an idle worker."""
+        est = self._seconds_per_batch
+        if est is None or (self._busy_since is None and not self._waiting):
+            return None
+        running = max(0.0, est - (now - self._busy_since)) if self._busy_since is not None else 0.0
+        return running + math.ceil((len(self._waiting) + 1) / self.max_batch) * est
+
     def _retry_after(self) -> int:
-        rounds = math.ceil((self._pending + 1) / self.max_batch)
-        return int(min(300, max(1, math.ceil(rounds * self._seconds_per_batch))))
+        """When a request has a fair chance: after the work now running or queued (a guess)."""
+        est = self._seconds_per_batch or 5.0
+        now = time.monotonic()
+        running = max(0.0, est - (now - self._busy_since)) if self._busy_since is not None else 0.0
+        rounds = math.ceil(len(self._waiting) / self.max_batch)
+        return int(min(300, max(1, math.ceil(running + rounds * est))))
 
     # -- the worker -----------------------------------------------------------------------
     def _take(self) -> list[_Job] | None:
@@ -176,6 +215,12 @@ class GenerationQueue:
                     continue  # the request gave up (its wait was cancelled)
                 if now >= job.deadline:
                     job.future.set_exception(GenerationTimeout("deadline passed while waiting"))
+                    continue
+                est = self._seconds_per_batch
+                if est is not None and job.deadline - now < SKIP_BELOW * est:
+                    self.shed += 1
+                    job.future.set_exception(GenerationTimeout(
+                        f"not started: {job.deadline - now:.0f} s were left and a batch takes about {est:.0f} s"))
                     continue
                 job.started = now
                 batch.append(job)
@@ -224,8 +269,9 @@ class GenerationQueue:
             with self._cond:
                 self.batches += 1
                 self._busy_since = None
-                # a running estimate of a batch's time, for Retry-After
-                self._seconds_per_batch = 0.7 * self._seconds_per_batch + 0.3 * (now - t0)
+                took = now - t0
+                prev = self._seconds_per_batch
+                self._seconds_per_batch = took if prev is None else 0.7 * prev + 0.3 * took
             i = 0
             for job in batch:
                 job.finished = now
