@@ -187,7 +187,7 @@ def main() -> None:
         exe = Path(sys.executable).with_name("mathdistill")
         cmd = [str(exe) if exe.exists() else "mathdistill", "serve", args.serve, "--host", "127.0.0.1",
                "--port", str(port), *args.serve_arg]
-        server_log = tempfile.NamedTemporaryFile("w+", prefix="serve_load-", suffix=".log", delete=False)
+        server_log = tempfile.NamedTemporaryFile("w+", prefix="serve_load-", suffix=".log", delete=False)  # noqa: SIM115 - outlives this block
         proc = subprocess.Popen(cmd, stdout=server_log, stderr=subprocess.STDOUT)
         proc.log_path = server_log.name  # type: ignore[attr-defined]
     else:

@@ -13,13 +13,13 @@ import time
 import pytest
 
 fastapi = pytest.importorskip("fastapi", reason="the serve extra (fastapi, uvicorn) is not installed")
-import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
+import httpx
+import uvicorn
+from fastapi.testclient import TestClient
 
-from mathdistill.sandbox import Sandbox  # noqa: E402
-from mathdistill.serve import ServeOptions, check_bind, create_app, is_loopback  # noqa: E402
-from mathdistill.thoughts import INSTRUCTIONS  # noqa: E402
+from mathdistill.sandbox import Sandbox
+from mathdistill.serve import ServeOptions, check_bind, create_app, is_loopback
+from mathdistill.thoughts import INSTRUCTIONS
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have now?"
 RIGHT = {

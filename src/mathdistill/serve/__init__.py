@@ -45,7 +45,7 @@ def check_bind(host: str, api_key: str | None, no_auth: bool) -> None:
 
 
 def run(model: str, host: str = "127.0.0.1", port: int = 8000, backend: str = "transformers",
-        backend_options: dict | None = None, options: ServeOptions = ServeOptions(), no_auth: bool = False,
+        backend_options: dict | None = None, options: ServeOptions | None = None, no_auth: bool = False,
         sandbox_workers: int | None = None, say: Callable[[str], None] = print) -> None:
     """Load the model, start the sandbox, then listen (so the port answers only once ready)."""
     import uvicorn
@@ -53,6 +53,7 @@ def run(model: str, host: str = "127.0.0.1", port: int = 8000, backend: str = "t
     from ..evaluate.backends import open_backend
     from ..sandbox import Sandbox
 
+    options = options or ServeOptions()
     check_bind(host, options.api_key, no_auth)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     say(f"loading {model} ({backend} backend) ...")

@@ -28,8 +28,17 @@ from ..evaluate.vote import Vote, plausible_vote, vote
 from ..thoughts import THOUGHTS, Checker, kind, student_prompt
 from ..thoughts.eot import extract_system
 from ..thoughts.pot import extract_program
-from .models import (ErrorBody, Health, Info, SolveRequest, SolveResponse, ThoughtResult, Timing, Verification,
-                     VoteResult)
+from .models import (
+    ErrorBody,
+    Health,
+    Info,
+    SolveRequest,
+    SolveResponse,
+    ThoughtResult,
+    Timing,
+    Verification,
+    VoteResult,
+)
 from .queue import GenerationFailed, GenerationQueue, GenerationTimeout, QueueFull
 
 log = logging.getLogger("mathdistill.serve")
@@ -157,7 +166,7 @@ def _page() -> tuple[str, str]:
     html = (resources.files(__package__) / "static" / "index.html").read_text(encoding="utf-8")
 
     def hashes(tag: str) -> str:
-        found = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S)
+        found = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.DOTALL)
         return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in found)
 
     csp = (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
@@ -165,9 +174,10 @@ def _page() -> tuple[str, str]:
     return html, csp
 
 
-def create_app(backend, sandbox, options: ServeOptions = ServeOptions(), model: str | None = None,
+def create_app(backend, sandbox, options: ServeOptions | None = None, model: str | None = None,
                backend_name: str | None = None) -> FastAPI:
     """The app around a loaded backend (`evaluate.backends.open_backend`) and a started sandbox."""
+    options = options or ServeOptions()
     model = model or getattr(backend, "model", "?")
     backend_name = backend_name or getattr(backend, "name", type(backend).__name__)
     queue = GenerationQueue(backend, options.max_new_tokens, options.max_pending, options.max_batch)
@@ -252,7 +262,7 @@ def create_app(backend, sandbox, options: ServeOptions = ServeOptions(), model: 
 
         try:
             results = await asyncio.to_thread(verify)
-        except Exception as e:  # noqa: BLE001 - a checker bug must not take the server down
+        except Exception as e:
             log.exception("verification failed")
             raise HTTPException(500, f"verification failed: {type(e).__name__}") from None
         t2 = time.monotonic()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -18,7 +18,7 @@ class SolveRequest(BaseModel):
 
     question: StrictStr = Field(description="A math word problem in English. Not empty; at most the server's "
                                             "limit (2,000 characters unless started otherwise; 413 beyond it).")
-    thoughts: Optional[list[Thought]] = Field(
+    thoughts: list[Thought] | None = Field(
         None, min_length=1, max_length=3,
         description="Which thoughts to run, any of cot (prose), pot (a program, run in the sandbox) and "
                     "eot (equations, solved exactly). Default: all three.")
@@ -32,28 +32,28 @@ class Verification(BaseModel):
                     "the jailed sandbox; solver: EoT system solved by the exact equation solver")
     summary: str = Field(description="one line for people, e.g. 'program ran in the sandbox: ans = 12'")
     # CoT
-    rule: Optional[str] = Field(None, description="CoT: the extraction rule that matched (marker, last equals, "
+    rule: str | None = Field(None, description="CoT: the extraction rule that matched (marker, last equals, "
                                                   "last number, none)")
-    policy: Optional[str] = Field(None, description="CoT: the extraction policy (strict or flexible)")
+    policy: str | None = Field(None, description="CoT: the extraction policy (strict or flexible)")
     # PoT
-    program: Optional[str] = Field(None, description="PoT: the program cut from the rationale, as executed")
-    stdout: Optional[str] = Field(None, description="PoT: what the program printed in the sandbox")
+    program: str | None = Field(None, description="PoT: the program cut from the rationale, as executed")
+    stdout: str | None = Field(None, description="PoT: what the program printed in the sandbox")
     # EoT
-    equations: Optional[str] = Field(None, description="EoT: the system cut from the rationale, as solved")
-    values: Optional[dict[str, str]] = Field(None, description="EoT: every variable's solved value")
-    solver: Optional[str] = Field(None, description="EoT: the solver's method (e.g. linear)")
+    equations: str | None = Field(None, description="EoT: the system cut from the rationale, as solved")
+    values: dict[str, str] | None = Field(None, description="EoT: every variable's solved value")
+    solver: str | None = Field(None, description="EoT: the solver's method (e.g. linear)")
 
 
 class ThoughtResult(BaseModel):
     rationale: str = Field(description="what the model wrote")
-    answer: Optional[str] = Field(description="the answer its checker produced; null when it produced none")
-    failure: Optional[str] = Field(description="why there is no answer (e.g. 'error: NameError: ...', "
+    answer: str | None = Field(description="the answer its checker produced; null when it produced none")
+    failure: str | None = Field(description="why there is no answer (e.g. 'error: NameError: ...', "
                                                "'no answer found'); null when there is one")
     verification: Verification
 
 
 class VoteResult(BaseModel):
-    answer: Optional[str] = Field(description="the answer most thoughts agree on (ties: eot, pot, cot)")
+    answer: str | None = Field(description="the answer most thoughts agree on (ties: eot, pot, cot)")
     agree: int = Field(description="thoughts that gave this answer")
     support: list[Thought] = Field(description="those thoughts")
     voters: int = Field(description="thoughts that produced a readable answer")
@@ -72,7 +72,7 @@ class SolveResponse(BaseModel):
     model: str
     backend: str
     thoughts: dict[Thought, ThoughtResult] = Field(description="per thought: rationale, answer, verification")
-    vote: Optional[str] = Field(description="the selected answer: the majority of the thoughts' answers "
+    vote: str | None = Field(description="the selected answer: the majority of the thoughts' answers "
                                             "(equal under the answer policy); null when no thought answered")
     agree: int = Field(description="the number of thoughts that agree with `vote`")
     support: list[Thought] = Field(description="the thoughts that agree with `vote`")

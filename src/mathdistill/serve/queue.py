@@ -253,7 +253,7 @@ class GenerationQueue:
                     continue
                 if len(texts) != len(prompts):
                     raise GenerationFailed(f"the backend returned {len(texts)} texts for {len(prompts)} prompts")
-            except BaseException as e:  # noqa: BLE001 - the worker must survive anything a backend raises
+            except BaseException as e:
                 log.exception("generation failed")
                 with self._cond:
                     self.failures += 1
