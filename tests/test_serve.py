@@ -285,7 +285,7 @@ def test_cli_refuses_a_public_address_without_auth(monkeypatch):
     r = runner.invoke(cli.app, ["serve", "no-such-model", "--host", "0.0.0.0", "--api-key-env", "MD_TEST_KEY"])
     assert r.exit_code != 0 and "MD_TEST_KEY" in str(r.exception)
     r = runner.invoke(cli.app, ["serve", "no-such-model", "--backend", "nope"])
-    assert r.exit_code != 0 and "--backend" in str(r.exception)
+    assert r.exit_code != 0 and "backend: expected" in str(r.exception)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from pydantic import Field
@@ -377,77 +377,76 @@ _register_demo()
 # shipping commands (export, serve) below this line
 
 
-@app.command("serve")
-def serve_cmd(
-    model: str = typer.Argument(..., help="trained student dir, registry name (e.g. smollm2-135m) or hub id"),
-    host: str = typer.Option("127.0.0.1", help="address to bind; any non-loopback one needs --api-key-env or --no-auth"),
-    port: int = typer.Option(8000, min=0, max=65535, help="port to bind"),
-    backend: str = typer.Option("transformers", help="generation backend (evaluate.backends), e.g. transformers"),
-    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", metavar="NAME",
-                                              help="require 'Authorization: Bearer <$NAME>' on every request but /healthz"),
-    no_auth: bool = typer.Option(False, "--no-auth", help="allow a non-loopback address without authentication"),
-    min_agree: int = typer.Option(2, min=1, help="abstain when fewer thoughts than this agree"),
-    timeout: float = typer.Option(120.0, min=0.1, help="seconds a request may wait for its generation (504 beyond)"),
-    max_queue: int = typer.Option(16, min=1, help="requests queued or generating at once (503 + Retry-After beyond)"),
-    max_batch: int = typer.Option(4, min=1, help="requests generated together in one backend call"),
-    max_new_tokens: int = typer.Option(160, min=1, help="tokens per thought"),
-    policy: str = typer.Option("flexible", help="CoT answer extraction: strict or flexible"),
-    sandbox_workers: Optional[int] = typer.Option(None, min=1, help="sandbox worker processes (default: one per core)"),
-    backend_option: Optional[list[str]] = typer.Option(None, "--backend-option", metavar="KEY=VALUE",
-                                                       help="passed to the backend, e.g. batch_size=8 (repeatable)"),
-) -> None:
+@dataclass
+class ServeConfig:
+    model: str = opt(positional=True, help="trained student dir, a .gguf (--backend llamacpp), registry name or hub id")
+    host: str = opt("127.0.0.1", help="address to bind; any non-loopback one needs --api-key-env or --no-auth")
+    port: Annotated[int, Field(ge=0, le=65535)] = opt(8000, help="port to bind")
+    backend: Literal["transformers", "llamacpp", "openai"] = opt("transformers", help="generation backend")
+    api_key_env: str | None = opt(None, help="require 'Authorization: Bearer <$NAME>' on every request but /healthz")
+    no_auth: bool = opt(False, flags="--no-auth", help="allow a non-loopback address without authentication")
+    min_agree: Annotated[int, Field(ge=1)] = opt(2, help="abstain when fewer thoughts than this agree")
+    timeout: Annotated[float, Field(ge=0.1)] = opt(120.0, help="seconds a request may wait for its generation (504)")
+    max_queue: Annotated[int, Field(ge=1)] = opt(16, help="requests queued or generating at once (503 beyond)")
+    max_batch: Annotated[int, Field(ge=1)] = opt(4, help="requests generated together in one backend call")
+    max_new_tokens: Annotated[int, Field(ge=1)] = opt(160, help="tokens per thought")
+    policy: POLICY = opt("flexible", help="CoT answer extraction")
+    sandbox_workers: Annotated[int, Field(ge=1)] | None = opt(None, help="sandbox workers (default: one per core)")
+    backend_options: dict = opt(factory=dict, help="passed to the backend, e.g. --set 'backend_options={parallel: 4}'")
+
+
+def serve(cfg: ServeConfig) -> None:
     """Serve a student over HTTP: POST /v1/solve, a web page at /, GET /healthz, OpenAPI docs at /docs."""
     import os
 
-    import yaml
-
-    from .evaluate.backends import BACKENDS
     from .serve import ServeOptions, check_bind, run
-    from .thoughts import POLICIES
 
-    if backend not in BACKENDS:
-        raise UserError(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
-    if policy not in POLICIES:
-        raise UserError(f"--policy {policy!r}: use one of {', '.join(POLICIES)}")
     api_key = None
-    if api_key_env is not None:
-        api_key = os.environ.get(api_key_env, "").strip()
+    if cfg.api_key_env is not None:
+        api_key = os.environ.get(cfg.api_key_env, "").strip()
         if not api_key:
-            raise UserError(f"--api-key-env {api_key_env}: that environment variable is unset or empty")
-    options = {}
-    for pair in backend_option or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--backend-option {pair!r}: expected key=value")
-        options[key.strip()] = yaml.safe_load(value)
+            raise UserError(f"--api-key-env {cfg.api_key_env}: that environment variable is unset or empty")
     try:
-        check_bind(host, api_key, no_auth)
-        opts = ServeOptions(min_agree=min_agree, timeout=timeout, max_pending=max_queue, max_batch=max_batch,
-                            max_new_tokens=max_new_tokens, policy=policy, api_key=api_key)
+        check_bind(cfg.host, api_key, cfg.no_auth)
+        opts = ServeOptions(min_agree=cfg.min_agree, timeout=cfg.timeout, max_pending=cfg.max_queue,
+                            max_batch=cfg.max_batch, max_new_tokens=cfg.max_new_tokens, policy=cfg.policy,
+                            api_key=api_key)
     except ValueError as e:
         raise UserError(str(e)) from None
-    run(model, host, port, backend, options, opts, no_auth=no_auth, sandbox_workers=sandbox_workers,
-        say=lambda text: typer.echo(text, err=True))
+    run(cfg.model, cfg.host, cfg.port, cfg.backend, cfg.backend_options, opts, no_auth=cfg.no_auth,
+        sandbox_workers=cfg.sandbox_workers, say=lambda text: typer.echo(text, err=True))
 
 
-@app.command("export")
-def export_cmd(
-    model: str = typer.Argument(..., help="trained run dir (or its model/), registry name (e.g. smollm2-135m) or HF checkpoint"),
-    gguf: bool = typer.Option(False, "--gguf", help="export to GGUF (llama.cpp, Ollama); the only format so far"),
-    quant: str = typer.Option("f16", help="GGUF type: f16, q8_0, q4_k_m (also f32, bf16, q6_k, q5_k_m, q4_0, ...)"),
-    out: Path = typer.Option(..., "--out", help="the .gguf file to write; Modelfile and README.md go beside it"),
-    metrics: Optional[Path] = typer.Option(None, help="an evaluation's metrics.json (or its dir): accuracies for the model card"),
-    name: Optional[str] = typer.Option(None, help="model name in the card and Modelfile (default: the run's name)"),
-) -> None:
+config_command(app, "serve", ServeConfig, serve, config_file=False, help=serve.__doc__)
+
+
+@dataclass
+class ExportConfig:
+    model: str = opt(positional=True, help="trained run dir (or its model/), registry name or HF checkpoint")
+    out: str = opt("", help="the .gguf file to write; Modelfile and README.md go beside it")
+    gguf: bool = opt(False, flags="--gguf", help="export to GGUF (llama.cpp, Ollama): the only format so far")
+    quant: str = opt("f16", help="GGUF type: f16, q8_0, q4_k_m (also f32, bf16, q6_k, q5_k_m, q4_0, ...)")
+    metrics: str | None = opt(None, help="an evaluation's metrics.json (or its dir): accuracies for the model card")
+    name: str | None = opt(None, help="model name in the card and Modelfile (default: the run's name)")
+
+    def validate(self) -> None:
+        if not self.gguf:
+            raise ValueError("say which format: --gguf (the only export format so far)")
+        if not self.out:
+            raise ValueError("--out: give the .gguf file to write")
+
+
+def export(cfg: ExportConfig) -> None:
     """Export a student as a GGUF file with an Ollama Modelfile and a model card (llama.cpp's converter)."""
-    from .export import export
+    from .export import export as run_export
 
-    if not gguf:
-        raise UserError("say which format: --gguf (the only export format so far)")
-    r = export(model, out, quant, metrics, name)
+    r = run_export(cfg.model, Path(cfg.out), cfg.quant, Path(cfg.metrics) if cfg.metrics else None, cfg.name)
     typer.echo(f"{r.gguf} ({r.size_bytes / 1e6:.0f} MB, {r.quant})")
     typer.echo(f"{r.modelfile}")
     typer.echo(f"{r.card}")
+
+
+config_command(app, "export", ExportConfig, export, config_file=False, help=export.__doc__)
 
 
 def progress_bar(total: int, desc: str, quiet: bool = False, initial: int = 0):
