@@ -26,8 +26,6 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from ..evaluate.vote import Vote, plausible_vote, vote
 from ..thoughts import THOUGHTS, Checker, kind, student_prompt
-from ..thoughts.eot import extract_system
-from ..thoughts.pot import extract_program
 from .models import (
     ErrorBody,
     Health,
@@ -71,15 +69,9 @@ class ServeOptions:
 
 
 def check(thought: str, text: str, checker: Checker) -> ThoughtResult:
-    got = kind(thought).answer(text, checker)
-    d = got.detail
-    if thought == "pot":
-        v = Verification(method="sandbox", summary=got.work, program=extract_program(text), stdout=d.get("stdout", ""))
-    elif thought == "eot":
-        v = Verification(method="solver", summary=got.work, equations=extract_system(text),
-                         values=d.get("values") or {}, solver=d.get("method"))
-    else:
-        v = Verification(method="extraction", summary=got.work, rule=d.get("rule"), policy=d.get("policy"))
+    checked = kind(thought)
+    got = checked.answer(text, checker)
+    v = Verification(method=checked.CHECKED_BY, summary=got.work, **got.detail)
     return ThoughtResult(rationale=text, answer=got.answer, failure=got.failure, verification=v)
 
 

@@ -1,7 +1,7 @@
 """What every thought form shares: the answer a rationale produces, and the options for checking.
 
-Each thought module (`cot`, `pot`, `eot`) has the same two functions, so no caller branches on
-the thought kind:
+Each thought module (`cot`, `pot`, `eot`) has the same two functions and says what checks it
+(`CHECKED_BY`: "extraction", "sandbox", "solver"), so no caller branches on the thought kind:
 
     answer(text, checker)                  -> ThoughtAnswer  (one rationale)
     answer_many(texts, checker, progress)  -> list[ThoughtAnswer]  (in input order)
@@ -28,7 +28,8 @@ class ThoughtAnswer:
     answer: str | None
     failure: str | None  # None exactly when there is an answer
     work: str  # how the answer was obtained, for people: extraction rule, program result, solved system
-    detail: dict[str, Any] = field(default_factory=dict)  # the same, structured (stdout, values, ...)
+    # the same, structured: CoT {rule, policy}; PoT {program, stdout}; EoT {equations, solver, values}
+    detail: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -59,6 +59,9 @@ def extract_answer(text: str, policy: str = "flexible") -> Extraction:
     return Extraction(None, "none")
 
 
+CHECKED_BY = "extraction"
+
+
 def _answer(policy: str, text: str) -> ThoughtAnswer:
     ex = extract_answer(text, policy)
     work = f"answer extracted by rule '{ex.how}' ({policy} policy)"

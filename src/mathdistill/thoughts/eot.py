@@ -22,15 +22,19 @@ def solve(text: str, timeout: float = 2.0) -> SolveResult:
     return solve_text(extract_system(text), target="ans", timeout=timeout)
 
 
+CHECKED_BY = "solver"
+
+
 def _answer(text: str) -> ThoughtAnswer:
-    result = solve(text)
+    system = extract_system(text)
+    result = solve_text(system, target="ans", timeout=2.0)
     if not result.ok:
         return ThoughtAnswer(None, result.reason, f"solver: {result.reason}",
-                             {"method": result.method, "values": {}})
+                             {"equations": system, "solver": result.method, "values": {}})
     values = {k: format_value(v) for k, v in result.values.items()}
     solved = ", ".join(f"{k} = {v}" for k, v in values.items())
     return ThoughtAnswer(format_value(result.value), None, f"solved ({result.method}): {solved}",
-                         {"method": result.method, "values": values})
+                         {"equations": system, "solver": result.method, "values": values})
 
 
 def answer(text: str, checker: Checker | None = None) -> ThoughtAnswer:

@@ -22,18 +22,22 @@ def extract_program(text: str) -> str:
 SANDBOX_CHUNK = 256  # programs per call to the pool (progress is reported between chunks)
 
 
-def _from_run(res) -> ThoughtAnswer:
+CHECKED_BY = "sandbox"
+
+
+def _from_run(program: str, res) -> ThoughtAnswer:
     work = f"program ran in the sandbox: ans = {res.answer}" if res.ok else f"program failed: {res.reason}"
-    return ThoughtAnswer(res.answer, res.reason, work, {"stdout": res.stdout})
+    return ThoughtAnswer(res.answer, res.reason, work, {"program": program, "stdout": res.stdout})
 
 
 def answer(text: str, checker: Checker | None = None) -> ThoughtAnswer:
     """Run the program in the sandbox (the checker's, or the process-wide default one)."""
+    program = extract_program(text)
     if checker is None or checker.sandbox is None:
         from ..sandbox import run_program
 
-        return _from_run(run_program(extract_program(text)))
-    return _from_run(checker.sandbox.run(extract_program(text)))
+        return _from_run(program, run_program(program))
+    return _from_run(program, checker.sandbox.run(program))
 
 
 def answer_many(texts: Sequence[str], checker: Checker,
@@ -44,8 +48,8 @@ def answer_many(texts: Sequence[str], checker: Checker,
         return out
     sandbox = checker.get_sandbox()
     for start in range(0, len(texts), SANDBOX_CHUNK):
-        part = texts[start: start + SANDBOX_CHUNK]
-        out += [_from_run(r) for r in sandbox.run_many([extract_program(t) for t in part])]
+        programs = [extract_program(t) for t in texts[start: start + SANDBOX_CHUNK]]
+        out += [_from_run(p, r) for p, r in zip(programs, sandbox.run_many(programs))]
         if progress:
-            progress(len(part))
+            progress(len(programs))
     return out
