@@ -25,15 +25,9 @@ from pathlib import Path
 
 import torch
 
-from mathdistill.distill.train import TrainConfig, encode, load_rows, row_prompt
-from mathdistill.distill.trainer import (
-    Collator,
-    RowsDataset,
-    load_student_for_training,
-    make_student_trainer,
-    training_arguments,
-)
+from mathdistill.distill import trainer as student_trainer
 from mathdistill.distill.student import is_seq2seq, load_tokenizer, use_bf16
+from mathdistill.distill.train import TrainConfig, encode, load_rows, row_prompt
 from mathdistill.models import resolve_hf
 
 
@@ -80,16 +74,17 @@ def main() -> None:
                                        learning_rate=1e-4, use_cpu=not torch.cuda.is_available(), report_to="none",
                                        save_strategy="no", remove_unused_columns=False, seed=args.seed,
                                        include_num_input_tokens_seen="non_padding", disable_tqdm=True)
-        plain = Trainer(model=model, args=plain_args, train_dataset=RowsDataset(items),
+        plain = Trainer(model=model, args=plain_args, train_dataset=student_trainer.RowsDataset(items),
                         data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100))
         baseline = measure(plain)
         del model, plain
 
         torch.manual_seed(args.seed)
-        model, _ = load_student_for_training(model_dir, cfg)
-        ours_trainer = make_student_trainer(model=model, args=training_arguments(cfg, tmp, save_strategy="no", disable_tqdm=True),
-                                            train_dataset=RowsDataset(items),
-                                            data_collator=Collator(tokenizer.pad_token_id), processing_class=tokenizer)
+        model, _ = student_trainer.load_student_for_training(model_dir, cfg)
+        ours_args = student_trainer.training_arguments(cfg, tmp, save_strategy="no", disable_tqdm=True)
+        ours_trainer = student_trainer.make_student_trainer(
+            model=model, args=ours_args, train_dataset=student_trainer.RowsDataset(items),
+            data_collator=student_trainer.Collator(tokenizer.pad_token_id), processing_class=tokenizer)
         ours = measure(ours_trainer)
 
     ratio = ours["tokens_per_second"] / baseline["tokens_per_second"]

@@ -7,6 +7,21 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class JSONHandler(BaseHTTPRequestHandler):
+    """A quiet request handler that answers JSON (shared by the test servers)."""
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, code, obj):
+        data = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
 class FakeOpenAI:
     """`hold_after=N`: answer N requests, then hold every further one until `release()` (or exit), so a
     test can stop a client at a known point instead of racing it."""
@@ -19,10 +34,7 @@ class FakeOpenAI:
         self._released = threading.Event()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(JSONHandler):
             def do_GET(self):
                 self._send(200, {"data": [{"id": "fake"}]})
 
@@ -45,13 +57,6 @@ class FakeOpenAI:
                                               "finish_reason": "stop"}],
                                  "usage": {"completion_tokens": 7}})
 
-            def _send(self, code, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

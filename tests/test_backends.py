@@ -5,9 +5,10 @@ package, converted to an f16 GGUF by llama.cpp's own converter (cached after the
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
+from fake_openai import JSONHandler
 
 from mathdistill.evaluate import backends
 from mathdistill.evaluate.run import EvalConfig, _backend_options
@@ -140,10 +141,7 @@ class FakeCompletions:
         lock = threading.Lock()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(JSONHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with lock:
@@ -159,13 +157,6 @@ class FakeCompletions:
                     return self._send(503, {"error": "busy"})
                 self._send(200, {"choices": [{"text": f"  len {len(body['prompt'])}\n", "finish_reason": "stop"}]})
 
-            def _send(self, code, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -17,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from toy_rows import TOY_ETD_ROWS
 
 MATHDISTILL = Path(sys.executable).with_name("mathdistill")  # the console script next to this Python
 COMMAND = [str(MATHDISTILL)] if MATHDISTILL.exists() else [sys.executable, "-m", "mathdistill"]
@@ -334,14 +335,7 @@ def test_set_epochs_is_not_an_evaluate_field():
 
 # ------------------------------------------------------------------------ train, evaluate, report
 
-ETD_ROWS = [
-    {"id": f"toy/train/{i}", "thought": t, "question": f"Ann has {i} apples and gets {i + 2} more. How many now?",
-     "completion": c, "answer": 2 * i + 2}
-    for i in range(8)
-    for t, c in (("cot", f"{i} + {i + 2} = {2 * i + 2}. The answer is {2 * i + 2}."),
-                 ("pot", f"apples = {i}\nmore = {i + 2}\nans = apples + more"),
-                 ("eot", f"ans = {i} + {i + 2}"))
-]
+ETD_ROWS = TOY_ETD_ROWS
 TINY = ("--set", "bf16=false", "--set", "batch_size=4", "--set", "logging_steps=1")
 
 

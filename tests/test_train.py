@@ -21,15 +21,9 @@ from mathdistill.distill.train import (
 )
 from mathdistill.distill.trainer import Collator
 from mathdistill.thoughts import student_prompt
+from toy_rows import TOY_ETD_ROWS
 
-ROWS = [
-    {"id": f"toy/train/{i}", "thought": t, "question": f"Ann has {i} apples and gets {i + 2} more. How many now?",
-     "completion": c, "answer": 2 * i + 2}
-    for i in range(8)
-    for t, c in (("cot", f"{i} + {i + 2} = {2 * i + 2}. The answer is {2 * i + 2}."),
-                 ("pot", f"apples = {i}\nmore = {i + 2}\nans = apples + more"),
-                 ("eot", f"ans = {i} + {i + 2}"))
-]
+ROWS = TOY_ETD_ROWS
 
 
 @pytest.fixture
