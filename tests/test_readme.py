@@ -2,7 +2,6 @@
 the CLI as written (commands, options, option values), and the "own problems" section runs, as
 written, from a CSV to an evaluated student (with the tiny test model standing in for SmolLM2)."""
 
-import csv
 import json
 import re
 import shlex
@@ -75,26 +74,24 @@ def test_a_misspelt_option_would_be_caught():
         _parse(typer.main.get_command(app), ["trian"])
 
 
-PROBLEMS = [  # question, answer, equation
-    ("Tom has 3 boxes with 12 pencils each. He gives away 5 pencils. How many pencils does he have left?", "31", "3*12-5"),
-    ("A shirt costs $12 and a hat costs $8. How much do 2 shirts and 1 hat cost?", "$32", "2*12+8"),
-    ("Sara had $1,000 and spent $250 on a bike. How much money does she have left?", "$750", "1000-250"),
-    ("Mia reads 20 pages a day. How many pages does she read in 7 days?", "140", "20*7"),
-    ("A baker made 48 cookies and put them into bags of 6. How many bags did he fill?", "8", "48/6"),
-    ("There are 15 red balls and 27 blue balls in a box. How many balls are in the box?", "42", "15+27"),
-    ("A train travels 60 miles per hour for 3 hours. How far does it go?", "180", "60*3"),
-    ("Jake had 56 stickers. He gave 9 to his sister and 12 to his friend. How many are left?", "35", "56-9-12"),
-]
+PROBLEMS_CSV = """question,answer,equation
+Tom has 3 boxes with 12 pencils each. He gives away 5 pencils. How many pencils does he have left?,31,3*12-5
+A shirt costs $12 and a hat costs $8. How much do 2 shirts and 1 hat cost?,$32,2*12+8
+"Sara had $1,000 and spent $250 on a bike. How much money does she have left?","$750",1000-250
+Mia reads 20 pages a day. How many pages does she read in 7 days?,140,20*7
+A baker made 48 cookies and put them into bags of 6. How many bags did he fill?,8,48/6
+There are 15 red balls and 27 blue balls in a box. How many balls are in the box?,42,15+27
+A train travels 60 miles per hour for 3 hours. How far does it go?,180,60*3
+Jake had 56 stickers. He gave 9 to his sister and 12 to his friend. How many are left?,35,56-9-12
+"""
 
 
 @pytest.mark.slow
 def test_own_problems_section_runs_as_written(tmp_path, tiny_causal):
     block = next(b for h, b in _blocks(README.read_text()) if h == "Distil on your own problems")
-    for name, rows in (("my_train.csv", PROBLEMS[:6]), ("my_test.csv", PROBLEMS[6:])):
-        with open(tmp_path / name, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["question", "answer", "equation"])
-            w.writerows(rows)
+    header, *rows = PROBLEMS_CSV.splitlines(keepends=True)
+    (tmp_path / "my_train.csv").write_text(header + "".join(rows[:6]))
+    (tmp_path / "my_test.csv").write_text(header + "".join(rows[6:]))
     for args in _commands(block):
         # the only stand-ins: the tiny random model for SmolLM2, and a few training steps
         args = [tiny_causal if a == "smollm2-135m" else a for a in args]
