@@ -41,7 +41,7 @@ llamacpp: $(VENV)/.llamacpp
 # conversion/, gguf-py/ from the llama-cpp-python sdist of the installed version): fetched into the
 # user cache on first use; this target fetches it ahead, e.g. before going offline.
 llamacpp-src: $(VENV)/.llamacpp
-	$(PY) -c "from mathdistill.evaluate.backends.llamacpp import llama_cpp_source; print(llama_cpp_source())"
+	$(PY) -c "from mathdistill.models.to_gguf import llama_cpp_source; print(llama_cpp_source())"
 
 # Headless Chromium for the page's browser test (tests/test_serve_browser.py skips without it):
 # Debian's package, installed when absent and apt is usable; never fails the build.

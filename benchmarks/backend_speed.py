@@ -64,7 +64,7 @@ def main() -> None:
     import llama_cpp
     from transformers import AutoTokenizer
 
-    from mathdistill.evaluate.backends.llamacpp import checkpoint_dir, gguf_for
+    from mathdistill.models.to_gguf import checkpoint_dir, gguf_for
 
     thoughts = args.thoughts.split(",")
     problems = ds.load(args.split)[: args.problems]

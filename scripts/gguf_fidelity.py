@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
-    from mathdistill.evaluate.backends.llamacpp import gguf_for
+    from mathdistill.models.to_gguf import gguf_for
     from mathdistill.export import export_gguf
 
     thoughts = args.thoughts.split(",")

@@ -43,7 +43,7 @@ def llama_cpp():
 
 @pytest.fixture(scope="module")
 def smollm_gguf(llama_cpp):
-    from mathdistill.evaluate.backends.llamacpp import gguf_for
+    from mathdistill.models.to_gguf import gguf_for
 
     return gguf_for("smollm2-135m", "f16")  # converted once into the model cache
 
@@ -66,7 +66,7 @@ def test_a_file_that_is_not_gguf_is_refused(llama_cpp, tmp_path):
 def test_llamacpp_tokenizes_as_the_hf_tokenizer(smollm_gguf, tokenizer):
     """No chat template and no BOS: the GGUF must give the ids the student was trained on."""
     from mathdistill import datasets as ds
-    from mathdistill.evaluate.backends.llamacpp import GGUFVocab
+    from mathdistill.models.to_gguf import GGUFVocab
 
     texts = PROMPTS + [student_prompt(p.question, t) for p in ds.load("svamp:test")[:5] for t in THOUGHTS]
     # (one known difference, in no benchmark file: llama.cpp splits " ½" into " " + "½", HF into two bytes)
@@ -84,7 +84,8 @@ def test_batching_does_not_change_the_greedy_texts(llama_cpp, quant):
     """parallel=4 over 6 prompts refills slots as sequences end and ends with lone sequences: every
     text must equal the one-at-a-time run's (q4_k_m: SmolLM2's holds Q4_K tensors, which llama.cpp
     would repack for kernels that round by batch size)."""
-    from mathdistill.evaluate.backends.llamacpp import LlamaCppBackend, gguf_for
+    from mathdistill.evaluate.backends.llamacpp import LlamaCppBackend
+    from mathdistill.models.to_gguf import gguf_for
 
     gguf = str(gguf_for("smollm2-135m", quant))
     with LlamaCppBackend(gguf, parallel=1, threads=1) as one:

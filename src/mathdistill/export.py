@@ -7,7 +7,7 @@
 The conversion is llama.cpp's own: `convert_hf_to_gguf.py` from the llama-cpp-python source
 distribution (the same llama.cpp the bindings were built from) writes f32/f16/bf16, and
 `llama_model_quantize` from the bindings makes q8_0, q4_k_m and the other quantised types from an
-f32 conversion (`evaluate.backends.llamacpp.write_gguf`). After writing, the file's tokenizer is
+f32 conversion (`models.to_gguf.write_gguf`). After writing, the file's tokenizer is
 checked against the checkpoint's HF tokenizer on the student's own prompts: a GGUF that would see
 other token ids than the student saw in training (a BOS added, a pre-tokenizer changed) is refused.
 
@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .evaluate.backends.llamacpp import (QUANTS, GGUFVocab, checkpoint_dir, llama_cpp_version, write_gguf)
+from .models.to_gguf import QUANTS, GGUFVocab, checkpoint_dir, llama_cpp_version, write_gguf
 from .models import REGISTRY, ModelError
 from .thoughts import INSTRUCTIONS, THOUGHTS, student_prompt
 

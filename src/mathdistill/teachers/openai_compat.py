@@ -154,7 +154,7 @@ def _backoff(attempt: int) -> float:
     return min(60.0, 0.5 * 2 ** attempt) * (0.5 + random.random())
 
 
-def _retry_after(r: httpx.Response) -> float | None:
+def _retry_after(r) -> float | None:  # an httpx.Response
     try:
         return min(120.0, float(r.headers.get("retry-after", "")))
     except ValueError:
