@@ -301,7 +301,8 @@ def test_experiment_runs_end_to_end_and_resumes(tmp_path, monkeypatch):
     from mathdistill.config import load_config
     from mathdistill.encoder_kd import experiment
     from mathdistill.encoder_kd.experiment import ExperimentConfig
-    from mathdistill.encoder_kd.tasks import my_tasks, task_slug
+    from mathdistill.encoder_kd.experiment_config import my_tasks
+    from mathdistill.encoder_kd.tasks import task_slug
 
     real_load = datasets.load
     toy = {"toy:train": _one_more_problems("train", 40, 0), "toy:test": _one_more_problems("test", 20, 1)}

@@ -19,7 +19,7 @@ _SET = typer.Option(None, "--set", "-s", help="override a config field, key=valu
 @app.command()
 def run(config: Path | None = _CONFIG, overrides: list[str] | None = _SET) -> None:
     """Teacher (frozen, fine-tuned), compressed teacher and student variants on each task; writes main.{json,md,png}."""
-    from .experiment import ExperimentConfig
+    from .experiment_config import ExperimentConfig
     from .experiment import run as run_experiment
 
     cfg = load_config(ExperimentConfig, config, parse_overrides(overrides), section="run")
@@ -31,7 +31,7 @@ def run(config: Path | None = _CONFIG, overrides: list[str] | None = _SET) -> No
 @app.command()
 def prepare(config: Path | None = _CONFIG, overrides: list[str] | None = _SET) -> None:
     """Encode every question with the teacher and train the stage-1 student (cached; `run` does this too)."""
-    from .experiment import ExperimentConfig
+    from .experiment_config import ExperimentConfig
     from .prepared import Prepared
 
     cfg = load_config(ExperimentConfig, config, parse_overrides(overrides), section="run")
@@ -46,7 +46,7 @@ def prepare(config: Path | None = _CONFIG, overrides: list[str] | None = _SET) -
 @app.command()
 def aggregate(config: Path | None = _CONFIG, overrides: list[str] | None = _SET) -> None:
     """Rebuild main.{json,md,png} from the finished task files (e.g. after sharded runs)."""
-    from .experiment import ExperimentConfig
+    from .experiment_config import ExperimentConfig
     from .experiment import aggregate as aggregate_results
 
     cfg = load_config(ExperimentConfig, config, parse_overrides(overrides), section="run")

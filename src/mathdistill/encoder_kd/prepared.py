@@ -15,7 +15,7 @@ from .teacher import TopLayers, load_teacher
 from .teacher_cache import TeacherCache
 
 if TYPE_CHECKING:
-    from .experiment import ExperimentConfig
+    from .experiment_config import ExperimentConfig
 
 
 class Prepared:

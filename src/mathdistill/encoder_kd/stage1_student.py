@@ -42,9 +42,8 @@ from .tasks import Task, parse_task
 from .teacher_cache import TeacherCache
 
 if TYPE_CHECKING:
-    from .experiment import ExperimentConfig
+    from .experiment_config import ExperimentConfig
 
-STAGE1_GUARDS = ("near", "exact")
 
 
 @dataclass

@@ -25,7 +25,7 @@ from mathdistill.config import ConfigError
 from .tasks import task_slug
 
 if TYPE_CHECKING:
-    from .experiment import ExperimentConfig
+    from .experiment_config import ExperimentConfig
 
 # fields that change no row's numbers: which tasks and variants run where, paths, threads
 _NOT_IN_ROWS = {"tasks", "variants", "ablation_tasks", "ablation_variants", "shard", "only", "threads",

@@ -4,15 +4,12 @@ process (shard) runs it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from mathdistill import datasets
 
 from .examples import Example, make_examples
 from .gts import Vocab
 
-if TYPE_CHECKING:
-    from .experiment import ExperimentConfig
 
 VARIANTS = ("none", "stage1", "stage2", "both")
 
@@ -51,25 +48,3 @@ def load_task(task: str, tokenizer, train_limit: int | None = None, eval_limit: 
     problems = datasets.load(eval_spec)[:eval_limit]
     test, skipped_test = make_examples(problems, tokenizer, vocab, keep_unencodable=True)
     return Task(task, train, test, vocab, skipped + skipped_train + skipped_test, len(problems) - len(test))
-
-
-def task_variants(cfg: ExperimentConfig, task: str) -> list[str]:
-    """The student variants ``task`` runs, in the order of ``VARIANTS``."""
-    extra = cfg.ablation_variants if task in cfg.ablation_tasks else []
-    return [v for v in VARIANTS if v in cfg.variants or v in extra]
-
-
-def my_tasks(cfg: ExperimentConfig) -> list[str]:
-    """This shard's tasks: longest-processing-time-first over (training problems x models trained),
-    so shards finish at about the same time; every shard computes the same assignment."""
-    i, n = (int(x) for x in cfg.shard.split("/"))
-    cost = {}
-    for task in cfg.tasks:
-        cost[task] = len(datasets.load(parse_task(task)[0])[: cfg.train_limit]) * (3 + len(task_variants(cfg, task)))
-    loads, mine = [0] * n, []
-    for task in sorted(cfg.tasks, key=lambda t: (-cost[t], cfg.tasks.index(t))):
-        shard = loads.index(min(loads))
-        loads[shard] += cost[task]
-        if shard == i:
-            mine.append(task)
-    return mine

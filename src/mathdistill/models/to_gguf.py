@@ -250,7 +250,20 @@ def tokenize(lc, vocab, text: str) -> list[int]:
     return list(buf[:n])
 
 
-class GGUFVocab:
+class ClosesOnExit:
+    """`with obj:` calls `obj.close()` at the end."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class GGUFVocab(ClosesOnExit):
     """A GGUF's tokenizer alone (no weights loaded): `with GGUFVocab(path) as v: v.tokenize(text)`."""
 
     def __init__(self, path: str | Path):
@@ -279,8 +292,3 @@ class GGUFVocab:
             self.llama_cpp.llama_model_free(self._model)
             self._model = None
 
-    def __enter__(self) -> "GGUFVocab":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ...models import ModelError
-from ...models.to_gguf import cores, gguf_for, import_llama_cpp, llama_cpp_version, tokenize
+from ...models.to_gguf import ClosesOnExit, cores, gguf_for, import_llama_cpp, llama_cpp_version, tokenize
 
 
 @dataclass
@@ -46,7 +46,7 @@ class _Slot:
     pending: int | None = None  # sampled, not yet decoded
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(ClosesOnExit):
     """A GGUF model in this process, `parallel` sequences decoded per batch (continuous batching)."""
 
     name = "llamacpp"
@@ -238,12 +238,6 @@ class LlamaCppBackend:
         if getattr(self, "_model", None):
             self.llama_cpp.llama_model_free(self._model)
             self._model = None
-
-    def __enter__(self) -> "LlamaCppBackend":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __del__(self) -> None:  # a backend dropped without close() still frees its memory
         try:
