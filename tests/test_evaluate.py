@@ -350,3 +350,65 @@ def test_analysis_scripts_read_a_run_and_write_json(tmp_path):
     shapes = json.loads((tmp_path / "s.json").read_text())["groups"]
     assert sum(g["problems"] for g in shapes.values()) == 2
     assert sum(g["accuracy"]["eot"] * g["problems"] for g in shapes.values()) == 1
+
+
+def test_data_scale_lines_join_only_runs_of_one_family(tmp_path, monkeypatch):
+    """Runs with different data files or thoughts are different families: never joined by a line."""
+    from mathdistill.evaluate import run_tables
+
+    def run(name, n, data, thoughts):
+        m = _metrics(n, dict.fromkeys(("cot", "pot", "eot", "vote", "oracle"), 0.5))
+        m["training"]["config"].update(data=[data], thoughts=thoughts)
+        d = tmp_path / "runs" / name
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps(m))
+
+    run("etd_quarter", 800, "runs/gold/etd.jsonl", ["cot", "pot", "eot"])
+    run("etd_all", 3129, "runs/gold/etd.jsonl", ["cot", "pot", "eot"])
+    run("potd_all", 3129, "runs/gold/etd.jsonl", ["pot"])  # another family: one size only
+    run("etd_distractors", 6255, "runs/gold_distractors/etd.jsonl", ["cot", "pot", "eot"])  # another data source
+    drawn = []
+    real_plot = run_tables.plot_data_scale
+
+    def spy(runs, out):
+        families = {}
+        for r in runs:
+            families.setdefault(r.family, []).append(r.name)
+        drawn.append(families)
+        return real_plot(runs, out)
+
+    monkeypatch.setattr("mathdistill.report.plot_data_scale", spy)
+    write_report([tmp_path / "runs"], tmp_path / "report")
+    assert (tmp_path / "report" / "data_scale.png").is_file()
+    (families,) = drawn
+    assert sorted(map(sorted, families.values())) == [["etd_all", "etd_quarter"], ["etd_distractors"], ["potd_all"]]
+
+
+def test_report_skips_paths_without_results_and_scales_its_plots(tmp_path):
+    d = tmp_path / "runs" / "only"
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps(_metrics(100, dict.fromkeys(("cot", "pot", "eot", "vote", "oracle"), 0.5))))
+    readme = tmp_path / "runs" / "README.md"  # what `report results/students/svamp/*` passes besides the runs
+    readme.write_text("# notes\n")
+    md, skipped = write_report([d, readme], tmp_path / "report")
+    assert skipped == [readme] and md.is_file()
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "img{max-width:100%" in page and "<img src=\"accuracy.png\"" in page
+
+
+def test_score_summary_says_how_many_failure_reasons_it_leaves_out(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    p = next(p for p in ds.load("svamp:test") if p.answer > 2 and float(p.answer).is_integer())
+    g = int(p.answer)
+    texts = [f"The answer is {-g}.", f"The answer is {100 * g}.", f"The answer is 1/{g}.",
+             f"The answer is {g + 1}.", "I do not know.", f"The answer is {g}."]
+    records = tmp_path / "r.jsonl"
+    records.write_text("".join(json.dumps({"id": p.id, "thought": "cot", "text": t}) + "\n" for t in texts))
+    exe = Path(sys.executable).with_name("mathdistill")
+    out = subprocess.run([str(exe), "score", "svamp:test", "--input", str(records)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.strip().startswith("cot:"))
+    assert "1/6" in line and "and 1 more" in line
