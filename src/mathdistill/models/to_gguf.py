@@ -242,11 +242,11 @@ def tokenize(lc, vocab, text: str) -> list[int]:
     data = text.encode("utf-8")
     size = len(data) + 8
     buf = (lc.llama_token * size)()
-    n = lc.llamatokenize(vocab, data, len(data), buf, size, True, True)
+    n = lc.llama_tokenize(vocab, data, len(data), buf, size, True, True)
     if n < 0:  # pragma: no cover  (more tokens than bytes + 8)
         size = -n
         buf = (lc.llama_token * size)()
-        n = lc.llamatokenize(vocab, data, len(data), buf, size, True, True)
+        n = lc.llama_tokenize(vocab, data, len(data), buf, size, True, True)
     return list(buf[:n])
 
 
