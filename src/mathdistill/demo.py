@@ -48,10 +48,10 @@ from .distill.student import use_bf16
 from .distill.train import TrainConfig, train
 from .evaluate.run import EvalConfig, run_evaluate
 from .report import write_report
+from .demo_plan import EVAL_SPLIT, LIMITS, DemoPlan, Limits, eval_seconds_per_problem, explain, given_plan, plan_demo  # noqa: F401
 from .teachers.jobs import GenerateConfig, run_generate
 
 TRAIN_SPLIT = "mawps-asdiv-a:train"
-EVAL_SPLIT = "svamp:test"
 FLAGSHIP = ("the flagship SVAMP student (results/students/svamp) trains on all 3,129 problems "
             "(9,387 rationales, 587 steps) and its ETD vote scores 34.3% on all 1,000 SVAMP problems")
 UNTUNED = "the untuned SmolLM2-135M-Instruct scores 3.8% on all of SVAMP (6 of the first 100)"
@@ -75,111 +75,6 @@ class DemoConfig:
     max_new_tokens: Annotated[int, Field(ge=1)] = 96
     bf16: BF16 = opt("auto", help="bf16 autocast for training and evaluation: auto (on where the CPU runs it "
                                   "fast: AMX / avx512_bf16), true, false")
-
-
-# ---------------------------------------------------------------------------------------------
-# Sizing: a pure function of (tokens/s, tokens per problem, budget)
-
-
-@dataclass(frozen=True)
-class Limits:
-    full_train: int = 400  # today's demo: 400 problems, 2 epochs, 100 evaluation problems
-    epochs: int = 2
-    full_eval: int = 100
-    min_train: int = 100  # the floor (see the module docstring)
-    min_eval: int = 50
-    fit_tolerance: float = 1.1  # today's size is kept when it takes at most 10% more than the budget
-    round_to: int = 10
-    eval_seconds_fixed: float = 0.95  # evaluation s/problem = fixed + per_rate / (training tokens/s)
-    eval_seconds_per_rate: float = 89.0
-    overhead_seconds: float = 30.0  # data, model loading, report
-
-
-LIMITS = Limits()
-
-
-@dataclass(frozen=True)
-class DemoPlan:
-    train_problems: int
-    epochs: int
-    eval_problems: int
-    train_seconds: float  # predicted
-    eval_seconds: float  # predicted
-    tokens_per_second: float | None  # measured (None: sizes given, nothing measured)
-    tokens_per_problem: float
-    budget_minutes: float
-    why: str  # how the training size was chosen: "full", "budget", "floor", "given"
-
-
-def eval_seconds_per_problem(tokens_per_second: float, limits: Limits | None = None) -> float:
-    limits = limits or LIMITS
-    return limits.eval_seconds_fixed + limits.eval_seconds_per_rate / tokens_per_second
-
-
-def plan_demo(tokens_per_second: float, tokens_per_problem: float, budget_minutes: float, *,
-              total_minutes: float = 15.0, measure_seconds: float = 0.0, train_problems: int | None = None,
-              epochs: int | None = None, eval_problems: int | None = None,
-              limits: Limits | None = None) -> DemoPlan:
-    """The demo's size for a machine that trains at `tokens_per_second` (real tokens, prompt included, as
-    the trainer counts them) on problems of `tokens_per_problem` (all three thoughts). Explicit sizes
-    are kept; the others are chosen as the module docstring says."""
-    if tokens_per_second <= 0 or tokens_per_problem <= 0:
-        raise ValueError("tokens_per_second and tokens_per_problem must be > 0")
-    limits = limits or LIMITS
-    step = limits.round_to
-    epochs = epochs or limits.epochs
-    if train_problems is not None:
-        problems, why = train_problems, "given"
-    else:
-        fits = budget_minutes * 60 * tokens_per_second / (epochs * tokens_per_problem)  # problems in budget
-        if fits * limits.fit_tolerance >= limits.full_train:
-            problems, why = limits.full_train, "full"
-        elif fits >= limits.min_train:
-            problems, why = max(limits.min_train, int(fits // step) * step), "budget"
-        else:
-            problems, why = limits.min_train, "floor"
-    train_seconds = problems * epochs * tokens_per_problem / tokens_per_second
-    per_problem = eval_seconds_per_problem(tokens_per_second, limits)
-    if eval_problems is None:
-        left = total_minutes * 60 - train_seconds - measure_seconds - limits.overhead_seconds
-        eval_problems = int(max(left, 0) / per_problem // step) * step
-        eval_problems = min(limits.full_eval, max(limits.min_eval, eval_problems))
-    return DemoPlan(train_problems=problems, epochs=epochs, eval_problems=eval_problems,
-                    train_seconds=round(train_seconds, 1), eval_seconds=round(eval_problems * per_problem, 1),
-                    tokens_per_second=round(tokens_per_second, 1), tokens_per_problem=round(tokens_per_problem, 1),
-                    budget_minutes=budget_minutes, why=why)
-
-
-def given_plan(cfg: DemoConfig, limits: Limits | None = None) -> DemoPlan:
-    """All three sizes given: nothing to measure or predict."""
-    limits = limits or LIMITS
-    return DemoPlan(train_problems=cfg.train_problems or limits.full_train, epochs=cfg.epochs or limits.epochs,
-                    eval_problems=cfg.eval_problems or limits.full_eval, train_seconds=0.0, eval_seconds=0.0,
-                    tokens_per_second=None, tokens_per_problem=0.0, budget_minutes=cfg.budget_minutes, why="given")
-
-
-def _minutes(seconds: float) -> str:
-    m = seconds / 60
-    return f"{m:.0f} minute{'s' if round(m) != 1 else ''}" if m >= 1.5 else f"{m:.1f} minutes"
-
-
-def explain(plan: DemoPlan, cpu_class: str, precision: str, limits: Limits | None = None) -> str:
-    """'AVX2 only, fp32 at 60 tokens/s: training on 100 problems, 2 epochs, about 12 minutes; ...'."""
-    limits = limits or LIMITS
-    if plan.tokens_per_second is None:
-        return (f"{cpu_class}, {precision}: training on {plan.train_problems} problems, {plan.epochs} "
-                f"epoch{'s' if plan.epochs != 1 else ''}, evaluating on {plan.eval_problems} (sizes given, nothing measured)")
-    head = (f"{cpu_class}, {precision} at {plan.tokens_per_second:.0f} tokens/s: training on {plan.train_problems} "
-            f"problems, {plan.epochs} epoch{'s' if plan.epochs != 1 else ''}, about {_minutes(plan.train_seconds)}")
-    budget = f"{plan.budget_minutes:g}-minute training budget"
-    full = _minutes(limits.full_train * plan.epochs * plan.tokens_per_problem / plan.tokens_per_second)
-    why = {"full": f"Today's full demo fits the {budget}.",
-           "budget": f"The most that fits the {budget}: today's {limits.full_train} problems would take {full}.",
-           "floor": f"The floor of {limits.min_train} problems, over the {budget} (today's {limits.full_train} "
-                    f"would take {full}): fewer steps risk a student no better than the untuned model.",
-           "given": "Training size given."}[plan.why]
-    return (f"{head}; evaluating on {plan.eval_problems} {EVAL_SPLIT} problems, about "
-            f"{_minutes(plan.eval_seconds)}. {why}")
 
 
 # ---------------------------------------------------------------------------------------------
