@@ -51,25 +51,7 @@ From a CSV to an evaluated student
 without an equation.) The guard refuses training problems whose question is also in my_test.csv
 (same text or a near duplicate).
 
-The training rows `train --data` reads
---------------------------------------
-JSONL, one row per (problem, thought, rationale), as `build-dataset` writes them
-(`distill/rows.py` is their home):
-
-    {"id": "file/shop/3",                        problem id; `--limit N` keeps the first N ids
-     "thought": "pot",                           cot | pot | eot; `--thoughts` picks CoTD/PoTD/EoTD/ETD
-     "question": "A shirt costs $12 ...",
-     "completion": "shirt = 12\\n...\\nans = ...", what the student learns to write (+ EOS); the loss is
-                                                 on these tokens only
-     "prompt": "Question: A shirt ...\\nLet's break down the code step by step.\\n",
-                                                 optional: rebuilt from question + thought when absent
-     "instruction": "...", "teacher": "gold", "answer": 36.0}   written by build-dataset, for reports
-
-Rows written by hand need `id`, `thought`, `question` and `completion`. The prompt is
-`Question: {question}\\n{instruction}\\n` with the instruction of the thought: "Let's think step by
-step." (cot), "Let's break down the code step by step." (pot), "System of linear equations: (Do not
-simplify)" (eot). A PoT completion must leave its answer in `ans`; an EoT completion is a system of
-equations whose unknown `ans` is the answer; a CoT completion should end "The answer is N."
+What `train --data` reads (the rows `build-dataset` writes from these problems): `distill/rows.py`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,11 @@ One JSON object a line (`datasets.load_dataset("json", ...)` reads the file too)
      "completion": "apples = 3\n...",      what it learns to write (loss only on these tokens + EOS)
      "instruction": "...", "teacher": "gold", "answer": 12.0}   kept for reports, not used by training
 
-Rows written by hand need `id`, `thought`, `question` and `completion`.
+Rows written by hand need `id`, `thought`, `question` and `completion`. The instruction of each
+thought: "Let's think step by step." (cot), "Let's break down the code step by step." (pot),
+"System of linear equations: (Do not simplify)" (eot). A PoT completion leaves its answer in `ans`;
+an EoT completion is a system whose unknown `ans` is the answer; a CoT completion ends "The answer
+is N." (what the graders read; `thoughts/`).
 """
 
 from __future__ import annotations
