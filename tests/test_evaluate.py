@@ -412,3 +412,27 @@ def test_score_summary_says_how_many_failure_reasons_it_leaves_out(tmp_path):
     assert out.returncode == 0, out.stderr
     line = next(x for x in out.stdout.splitlines() if x.strip().startswith("cot:"))
     assert "1/6" in line and "and 1 more" in line
+
+
+@pytest.mark.parametrize("run", ["students/svamp/smollm2_etd_svamp", "demo/avx2_emulated"])
+def test_regrade_of_a_committed_run_reproduces_its_metrics(tmp_path, run):
+    """`evaluate --set regrade_only=true` on a committed run directory (only predictions.jsonl.gz and
+    metrics.json are committed) gives the committed numbers, with no model loaded."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[1] / "results" / run
+    out = tmp_path / "run"
+    shutil.copytree(committed, out)
+    exe = Path(sys.executable).with_name("mathdistill")
+    p = subprocess.run([str(exe), "evaluate", "--model", "unused", "--out", str(out), "--set", "regrade_only=true"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-2000:]
+    before = json.loads((committed / "metrics.json").read_text())["splits"]
+    after = json.loads((out / "metrics.json").read_text())["splits"]
+    assert before.keys() == after.keys()
+    for spec in before:
+        for key in ("problems", "by_thought", "vote", "vote_plausible", "oracle", "failures"):
+            assert after[spec][key] == before[spec][key], (spec, key)

@@ -3,6 +3,7 @@ the CLI as written (commands, options, option values), and the "own problems" se
 written, from a CSV to an evaluated student (with the tiny test model standing in for SmolLM2)."""
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -92,6 +93,7 @@ def test_own_problems_section_runs_as_written(tmp_path, tiny_causal):
     header, *rows = PROBLEMS_CSV.splitlines(keepends=True)
     (tmp_path / "my_train.csv").write_text(header + "".join(rows[:6]))
     (tmp_path / "my_test.csv").write_text(header + "".join(rows[6:]))
+    env = dict(os.environ, MATHDISTILL_CACHE=str(tmp_path / "cache"))  # user-file names stay in the test
     for args in _commands(block):
         # the only stand-ins: the tiny random model for SmolLM2, and a few training steps
         args = [tiny_causal if a == "smollm2-135m" else a for a in args]
@@ -99,7 +101,7 @@ def test_own_problems_section_runs_as_written(tmp_path, tiny_causal):
             args += ["--max-steps", "2"]
         if args[0] == "evaluate":
             args += ["--max-new-tokens", "8"]
-        r = subprocess.run([str(MATHDISTILL), *args], cwd=tmp_path, capture_output=True, text=True)
+        r = subprocess.run([str(MATHDISTILL), *args], cwd=tmp_path, capture_output=True, text=True, env=env)
         assert r.returncode == 0, f"mathdistill {' '.join(args)}\n{r.stderr[-2000:]}"
     metrics = json.loads((tmp_path / "runs/mine/eval/metrics.json").read_text())
     assert metrics["splits"]["file:my_test.csv"]["problems"] == 2
