@@ -32,6 +32,7 @@ from __future__ import annotations
 import gc
 import json
 import random
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -169,7 +170,7 @@ def measure_training(model: str, data: str, *, bf16: BF16 = "auto", batch_size: 
     seconds = timer.ends[-1] - timer.ends[0]
     tokens = sum(batch_tokens[1: 1 + measured])
     return Throughput(tokens_per_second=round(tokens / seconds, 1), tokens_per_problem=round(per_problem, 1),
-                      steps=measured, tokens=tokens, seconds=round(seconds, 2),
+                      steps=measured, tokens=tokens, seconds=round(seconds, 4),
                       warmup_seconds=round(timer.ends[0] - timer.start, 2), batch_size=len(batches[0]))
 
 
@@ -196,6 +197,9 @@ def run_demo(cfg: DemoConfig, progress: Callable[[int, int], object] | None = No
 
     say(f"[2/5] measure and size: {machine.summary(machine.describe(bf16=bf16))}")
     plan, throughput, resume = _plan(cfg, out, etd, bf16, measure, say)
+    if not resume:  # another plan than the stored one: its student and its predictions are not this run's
+        for stale in (out / "train", out / "smollm2_etd_eval"):
+            shutil.rmtree(stale, ignore_errors=True)
     say("      " + explain(plan, machine.cpu_class(), machine.precision(bf16)))
     clock.done("measure")
 

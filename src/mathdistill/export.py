@@ -255,7 +255,7 @@ def render_card(name: str, gguf: Path, quant: str, ckpt: Path, model: str, metri
               "```", "", "Ollama (the `Modelfile` beside this card):", "", "```bash",
               f"ollama create {ollama} -f Modelfile", f"ollama run {ollama} {_shell_quote(example)}", "```", "",
               "mathdistill (verified answers and the vote; `--backend llamacpp` batches many sequences):", "",
-              "```bash", f"mathdistill serve {gguf.name} --backend llamacpp --backend-option parallel=4",
+              "```bash", f"mathdistill serve {gguf.name} --backend llamacpp --set 'backend_options={{parallel: 4}}'",
               f"mathdistill evaluate --model {gguf.name} --backend llamacpp --split svamp:test", "```", ""]
     return "\n".join(lines)
 

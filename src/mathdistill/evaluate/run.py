@@ -14,7 +14,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -126,15 +126,17 @@ def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
     backend = backends.open_backend(cfg.backend, cfg.model, **_backend_options(cfg))
     bar = progress(total, total - len(jobs)) if progress else None
     start = time.perf_counter()
-    with JsonlAppender(path) as log:
-        for i in range(0, len(jobs), CHUNK):
-            part = jobs[i: i + CHUNK]
-            texts = backend.generate([student_prompt(p.question, t) for _, p, t in part], cfg.max_new_tokens,
-                                     progress=bar.update if bar else None)
-            log.write_many({"id": p.id, "thought": t, "text": text, "split": spec, "model": cfg.model,
-                            "fingerprint": fingerprint, "backend": cfg.backend}
-                           for (spec, p, t), text in zip(part, texts))
-    backend.close()
+    try:
+        with JsonlAppender(path) as log:
+            for i in range(0, len(jobs), CHUNK):
+                part = jobs[i: i + CHUNK]
+                texts = backend.generate([student_prompt(p.question, t) for _, p, t in part], cfg.max_new_tokens,
+                                         progress=bar.update if bar else None)
+                log.write_many({"id": p.id, "thought": t, "text": text, "split": spec, "model": cfg.model,
+                                "fingerprint": fingerprint, "backend": cfg.backend}
+                               for (spec, p, t), text in zip(part, texts))
+    finally:
+        backend.close()
     elapsed = time.perf_counter() - start
     stats["seconds"] = round(elapsed, 1)
     stats["generations_per_second"] = round(len(jobs) / elapsed, 3)  # unrounded: a fast run can take < 0.05 s
@@ -205,15 +207,22 @@ def accuracy_at_agreement(rows: list[dict], n_thoughts: int) -> dict:
     return out
 
 
+# a regrade keeps these from the run's metrics.json; the grading options (policy, workers) are the caller's
+REGRADE_KEEPS = ("model", "splits", "thoughts", "limit", "sample", "sample_seed", "backend", "max_new_tokens")
+
+
 def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None = None) -> dict:
     """Generate what is missing, grade everything, write verdicts.jsonl and metrics.json."""
     validated(cfg)
     out = Path(cfg.out)
-    problems = _problems(cfg)
     earlier = {}
+    if cfg.regrade_only and (out / "metrics.json").is_file():
+        earlier = json.loads((out / "metrics.json").read_text())
+        # what was evaluated is the run's own: its model, splits, thoughts and problem selection
+        kept = {k: v for k, v in (earlier.get("config") or {}).items() if k in REGRADE_KEEPS}
+        cfg = replace(cfg, **kept)
+    problems = _problems(cfg)
     if cfg.regrade_only:
-        if (out / "metrics.json").is_file():
-            earlier = json.loads((out / "metrics.json").read_text())
         if predictions_file(out) is None:
             raise RecordError(f"{out / 'predictions.jsonl'}: nothing to regrade (nor a .gz of it)")
         gen = {**earlier.get("generation", {}), "regraded": True}

@@ -100,7 +100,12 @@ def llama_cpp_source(version: str | None = None) -> Path:
                 raise ModelError(f"{tarball} has no {prefix}convert_hf_to_gguf.py")
             for m in members:
                 m.name = m.name[len(prefix):]
-            tar.extractall(tmp, members=members, filter="data")
+                if m.name.startswith("/") or ".." in Path(m.name).parts:
+                    raise ModelError(f"{tarball}: unsafe member path {m.name!r}")
+            try:
+                tar.extractall(tmp, members=members, filter="data")
+            except TypeError:  # Python before 3.10.12 has no extraction filters; the members are checked above
+                tar.extractall(tmp, members=members)
         model_cache.publish_dir(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

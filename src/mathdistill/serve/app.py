@@ -58,6 +58,8 @@ class ServeOptions:
     api_key: str | None = None  # when set, `Authorization: Bearer <key>` on every request but /healthz
 
     def __post_init__(self) -> None:
+        if self.api_key is not None and not self.api_key.strip():
+            raise ValueError("api_key is empty: give a real key, or None for a loopback server")
         if self.min_agree < 1:
             raise ValueError("min_agree must be >= 1")
         if self.timeout <= 0 or self.max_new_tokens < 1:
