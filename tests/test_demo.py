@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from mathdistill import demo
+from mathdistill import demo, demo_plan
 from mathdistill.demo import DemoConfig, Limits, Throughput, run_demo
 
 STAGES = ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
@@ -42,7 +42,7 @@ def test_demo_runs_every_stage_and_records_its_time(tiny_causal, tmp_path):
 def test_demo_sizes_itself_from_a_measurement_and_a_rerun_keeps_the_plan(tiny_causal, tmp_path, monkeypatch):
     """A slow machine (fake measurement): the training size drops to the floor, the evaluation to its
     minimum, and the report says so. A rerun reuses the stored plan instead of measuring again."""
-    monkeypatch.setattr(demo, "LIMITS", Limits(full_train=8, min_train=4, full_eval=4, min_eval=2, round_to=1))
+    monkeypatch.setattr(demo_plan, "LIMITS", Limits(full_train=8, min_train=4, full_eval=4, min_eval=2, round_to=1))
     calls = []
 
     def slow_machine(model, data, **kwargs):

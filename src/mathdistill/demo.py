@@ -49,7 +49,8 @@ from .distill.student import use_bf16
 from .distill.train import TrainConfig, train
 from .evaluate.run import EvalConfig, run_evaluate
 from .report import write_report
-from .demo_plan import EVAL_SPLIT, LIMITS, DemoPlan, Limits, eval_seconds_per_problem, explain, given_plan, plan_demo  # noqa: F401
+from . import demo_plan
+from .demo_plan import EVAL_SPLIT, DemoPlan, Limits, eval_seconds_per_problem, explain, given_plan, plan_demo  # noqa: F401
 from .teachers.jobs import GenerateConfig, run_generate
 
 TRAIN_SPLIT = "mawps-asdiv-a:train"
@@ -186,7 +187,7 @@ def run_demo(cfg: DemoConfig, progress: Callable[[int, int], object] | None = No
     out.mkdir(parents=True, exist_ok=True)
     clock = _Stages()
     bf16 = use_bf16(cfg.bf16)
-    pool = cfg.train_problems or LIMITS.full_train
+    pool = cfg.train_problems or demo_plan.LIMITS.full_train
     say(f"[1/5] gold ETD data: first {pool} problems of {TRAIN_SPLIT}")
     run_generate(GenerateConfig(teacher="gold", splits=[TRAIN_SPLIT], limit=pool,
                                 out=str(out / "raw.jsonl")), progress=progress)
