@@ -80,3 +80,32 @@ def test_measuring_runs_real_training_steps(tiny_causal, tmp_path):
     assert got.steps == 1 and got.batch_size == 4  # one warm-up, then stopped once min_seconds passed
     assert got.tokens > 0 and got.seconds > 0 and got.tokens_per_second == pytest.approx(got.tokens / got.seconds, rel=0.01)
     assert 20 < got.tokens_per_problem < 200
+
+
+def test_evaluation_backend_falls_back_to_transformers_and_says_why(monkeypatch, tmp_path):
+    """auto: llama.cpp where it works; where the bindings are missing (or conversion fails), transformers,
+    with the reason printed. An explicit choice is kept without trying anything."""
+    from mathdistill.models import ModelError
+    from mathdistill.models import to_gguf
+
+    said: list[str] = []
+    assert demo.eval_backend("transformers", str(tmp_path), said.append) == "transformers" and not said
+
+    def missing():
+        raise ModelError("llama-cpp-python is not installed")
+
+    monkeypatch.setattr(to_gguf, "import_llama_cpp", missing)
+    assert demo.eval_backend("auto", str(tmp_path), said.append) == "transformers"
+    assert "not installed" in said[-1] and "transformers" in said[-1]
+
+    gguf = tmp_path / "student.f16.gguf"
+    gguf.write_bytes(b"x" * 2_000_000)
+    monkeypatch.setattr(to_gguf, "import_llama_cpp", lambda: None)
+    monkeypatch.setattr(to_gguf, "gguf_for", lambda model, quant: gguf)
+    assert demo.eval_backend("auto", str(tmp_path), said.append) == "llamacpp" and "f16 GGUF (2 MB" in said[-1]
+
+    def no_converter(model, quant):
+        raise ModelError("could not download the llama-cpp-python source distribution")
+
+    monkeypatch.setattr(to_gguf, "gguf_for", no_converter)
+    assert demo.eval_backend("auto", str(tmp_path), said.append) == "transformers" and "could not download" in said[-1]

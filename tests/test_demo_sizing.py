@@ -5,7 +5,8 @@ import pytest
 
 from mathdistill import machine
 from mathdistill.config import ConfigError, load_config
-from mathdistill.demo import LIMITS, DemoConfig, explain, plan_demo, probe_batches
+from mathdistill.demo import DemoConfig, probe_batches
+from mathdistill.demo_plan import LIMITS, explain, plan_demo
 
 TPP = 212  # tokens per problem (3 thoughts, prompt included) of the demo's first 400 problems, measured
 
@@ -28,6 +29,17 @@ def test_an_avx2_machine_in_fp32_gets_the_floor_and_a_smaller_evaluation():
     text = explain(plan, "AVX2 only", "fp32")
     assert text.startswith("AVX2 only, fp32 at 60 tokens/s: training on 100 problems, 2 epochs, about 12 minutes")
     assert "floor" in text and "untuned" in text
+
+
+def test_a_faster_evaluation_backend_leaves_room_for_more_evaluation_problems():
+    slow = plan_demo(60, TPP, budget_minutes=10)
+    fast = plan_demo(60, TPP, budget_minutes=10, backend="llamacpp")
+    assert (fast.train_problems, fast.epochs) == (slow.train_problems, slow.epochs)  # training is unchanged
+    per_problem = LIMITS.eval_seconds_fixed + LIMITS.eval_seconds_per_rate / 60
+    assert slow.eval_seconds == pytest.approx(slow.eval_problems * per_problem, abs=0.1)
+    assert fast.eval_seconds == pytest.approx(fast.eval_problems * per_problem / LIMITS.llamacpp_speedup, abs=0.1)
+    assert fast.eval_problems > slow.eval_problems and fast.backend == "llamacpp"
+    assert "problems with llamacpp, about" in explain(fast, "AVX2 only", "fp32")
 
 
 def test_between_the_two_the_run_fills_the_budget_in_tens():

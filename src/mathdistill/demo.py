@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -77,6 +77,9 @@ class DemoConfig:
     max_new_tokens: Annotated[int, Field(ge=1)] = 96
     bf16: BF16 = opt("auto", help="bf16 autocast for training and evaluation: auto (on where the CPU runs it "
                                   "fast: AMX / avx512_bf16), true, false")
+    backend: Literal["auto", "transformers", "llamacpp"] = opt(
+        "auto", help="evaluation backend: auto (llamacpp, the student converted to an f16 GGUF, where "
+        "llama-cpp-python is installed and the conversion works; else transformers), transformers, llamacpp")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,9 +214,10 @@ def run_demo(cfg: DemoConfig, progress: Callable[[int, int], object] | None = No
     clock.done("train")
 
     say(f"[4/5] evaluate on the first {plan.eval_problems} problems of {EVAL_SPLIT}: each thought and the vote")
+    used = eval_backend(cfg.backend, trained.model_dir, say)
     metrics = run_evaluate(EvalConfig(model=trained.model_dir, splits=[EVAL_SPLIT], limit=plan.eval_problems,
                                       out=str(out / "smollm2_etd_eval"), max_new_tokens=cfg.max_new_tokens,
-                                      bf16=cfg.bf16), progress=progress)
+                                      bf16=cfg.bf16, backend=used), progress=progress)
     m = metrics["splits"][EVAL_SPLIT]
     say("      " + ", ".join(f"{t} {b['accuracy']:.1%}" for t, b in m["by_thought"].items())
         + f", vote {m['vote']['accuracy']:.1%}, plausible vote {m['vote_plausible']['accuracy']:.1%}"
@@ -243,12 +247,49 @@ def run_demo(cfg: DemoConfig, progress: Callable[[int, int], object] | None = No
     return report
 
 
+def planned_backend(choice: str) -> str:
+    """The evaluation backend to size the plan for: llamacpp when asked, or under `auto` when the
+    bindings import (the conversion is tried after training, by `eval_backend`)."""
+    if choice != "auto":
+        return choice
+    from .models import ModelError
+    from .models.to_gguf import import_llama_cpp
+
+    try:
+        import_llama_cpp()
+    except ModelError:
+        return "transformers"
+    return "llamacpp"
+
+
+def eval_backend(choice: str, model_dir: str, say: Callable[[str], None]) -> str:
+    """The backend the evaluation runs on. `auto`: llama.cpp (several sequences per batch, the
+    fastest backend here) when llama-cpp-python is installed and the student converts to an f16 GGUF
+    with llama.cpp's converter (fetched once from PyPI); otherwise transformers, saying why."""
+    if choice != "auto":
+        return choice
+    from .models import ModelError
+    from .models.to_gguf import gguf_for, import_llama_cpp
+
+    start = time.perf_counter()
+    try:
+        import_llama_cpp()
+        path = gguf_for(model_dir, "f16")
+    except (ModelError, OSError, RuntimeError) as e:
+        say(f"      backend: transformers (llama.cpp not usable here: {e})")
+        return "transformers"
+    say(f"      backend: llamacpp, the student as an f16 GGUF ({path.stat().st_size / 1e6:.0f} MB, "
+        f"{time.perf_counter() - start:.0f} s to convert)")
+    return "llamacpp"
+
+
 def _plan(cfg: DemoConfig, out: Path, etd: Path, bf16: bool, measure: Callable[..., Throughput],
           say: Callable[[str], None]) -> tuple[DemoPlan, Throughput | None, bool]:
     """This run's plan, its measurement, and whether training may resume from checkpoints in `out`.
     A plan stored by an earlier run with the same settings is reused (so a rerun resumes the same
     training); a plan for other settings means the old checkpoints are not this run's."""
-    key = {"model": cfg.model, "bf16": bf16, "budget_minutes": cfg.budget_minutes,
+    backend = planned_backend(cfg.backend)
+    key = {"model": cfg.model, "bf16": bf16, "backend": backend, "budget_minutes": cfg.budget_minutes,
            "total_minutes": cfg.total_minutes, "train_problems": cfg.train_problems, "epochs": cfg.epochs,
            "eval_problems": cfg.eval_problems}
     stored = out / "plan.json"
@@ -267,7 +308,8 @@ def _plan(cfg: DemoConfig, out: Path, etd: Path, bf16: bool, measure: Callable[.
             f"({throughput.tokens_per_problem:.0f} tokens per problem, all three thoughts)")
         plan = plan_demo(throughput.tokens_per_second, throughput.tokens_per_problem, cfg.budget_minutes,
                          total_minutes=cfg.total_minutes, measure_seconds=time.perf_counter() - start,
-                         train_problems=cfg.train_problems, epochs=cfg.epochs, eval_problems=cfg.eval_problems)
+                         train_problems=cfg.train_problems, epochs=cfg.epochs, eval_problems=cfg.eval_problems,
+                         backend=backend)
     stored.write_text(json.dumps({"key": key, "plan": asdict(plan),
                                   "measured": asdict(throughput) if throughput else None}, indent=2))
     return plan, throughput, earlier is None

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 EVAL_SPLIT = "svamp:test"  # where the demo's student is evaluated
 
+# problems/s of the llama.cpp backend (f16, 16 sequences per batch) over the batched transformers one,
+# measured by benchmarks/backend_speed.py (results/backends/speed.json) on an AVX2-only 2-core EPYC
+LLAMACPP_SPEEDUP = 2.2  # 2.24 measured (f16, 16 sequences per batch, 40 SVAMP problems x 3 thoughts)
+
+
 @dataclass(frozen=True)
 class Limits:
     full_train: int = 400  # today's demo: 400 problems, 2 epochs, 100 evaluation problems
@@ -16,8 +21,9 @@ class Limits:
     min_eval: int = 50
     fit_tolerance: float = 1.1  # today's size is kept when it takes at most 10% more than the budget
     round_to: int = 10
-    eval_seconds_fixed: float = 0.95  # evaluation s/problem = fixed + per_rate / (training tokens/s)
+    eval_seconds_fixed: float = 0.95  # transformers evaluation s/problem = fixed + per_rate / (training tokens/s)
     eval_seconds_per_rate: float = 89.0
+    llamacpp_speedup: float = LLAMACPP_SPEEDUP  # the llama.cpp backend's problems/s over transformers'
     overhead_seconds: float = 30.0  # data, model loading, report
 
 
@@ -35,17 +41,23 @@ class DemoPlan:
     tokens_per_problem: float
     budget_minutes: float
     why: str  # how the training size was chosen: "full", "budget", "floor", "given"
+    backend: str = "transformers"  # the evaluation's backend the estimate is for
 
 
-def eval_seconds_per_problem(tokens_per_second: float, limits: Limits | None = None) -> float:
+def eval_seconds_per_problem(tokens_per_second: float, limits: Limits | None = None,
+                             backend: str = "transformers") -> float:
+    """Estimated evaluation seconds per problem (three generations) on a machine that trains at
+    `tokens_per_second`: fitted to two demos evaluated with transformers, divided by the measured
+    speed-up of the llama.cpp backend where that is the one used."""
     limits = limits or LIMITS
-    return limits.eval_seconds_fixed + limits.eval_seconds_per_rate / tokens_per_second
+    seconds = limits.eval_seconds_fixed + limits.eval_seconds_per_rate / tokens_per_second
+    return seconds / limits.llamacpp_speedup if backend == "llamacpp" else seconds
 
 
 def plan_demo(tokens_per_second: float, tokens_per_problem: float, budget_minutes: float, *,
               total_minutes: float = 15.0, measure_seconds: float = 0.0, train_problems: int | None = None,
               epochs: int | None = None, eval_problems: int | None = None,
-              limits: Limits | None = None) -> DemoPlan:
+              limits: Limits | None = None, backend: str = "transformers") -> DemoPlan:
     """The demo's size for a machine that trains at `tokens_per_second` (real tokens, prompt included, as
     the trainer counts them) on problems of `tokens_per_problem` (all three thoughts). Explicit sizes
     are kept; the others are chosen as the module docstring says."""
@@ -65,7 +77,7 @@ def plan_demo(tokens_per_second: float, tokens_per_problem: float, budget_minute
         else:
             problems, why = limits.min_train, "floor"
     train_seconds = problems * epochs * tokens_per_problem / tokens_per_second
-    per_problem = eval_seconds_per_problem(tokens_per_second, limits)
+    per_problem = eval_seconds_per_problem(tokens_per_second, limits, backend)
     if eval_problems is None:
         left = total_minutes * 60 - train_seconds - measure_seconds - limits.overhead_seconds
         eval_problems = int(max(left, 0) / per_problem // step) * step
@@ -73,7 +85,7 @@ def plan_demo(tokens_per_second: float, tokens_per_problem: float, budget_minute
     return DemoPlan(train_problems=problems, epochs=epochs, eval_problems=eval_problems,
                     train_seconds=round(train_seconds, 1), eval_seconds=round(eval_problems * per_problem, 1),
                     tokens_per_second=round(tokens_per_second, 1), tokens_per_problem=round(tokens_per_problem, 1),
-                    budget_minutes=budget_minutes, why=why)
+                    budget_minutes=budget_minutes, why=why, backend=backend)
 
 
 def given_plan(cfg, limits: Limits | None = None) -> DemoPlan:
@@ -104,5 +116,5 @@ def explain(plan: DemoPlan, cpu_class: str, precision: str, limits: Limits | Non
            "floor": f"The floor of {limits.min_train} problems, over the {budget} (today's {limits.full_train} "
                     f"would take {full}): fewer steps risk a student no better than the untuned model.",
            "given": "Training size given."}[plan.why]
-    return (f"{head}; evaluating on {plan.eval_problems} {EVAL_SPLIT} problems, about "
+    return (f"{head}; evaluating on {plan.eval_problems} {EVAL_SPLIT} problems with {plan.backend}, about "
             f"{_minutes(plan.eval_seconds)}. {why}")

@@ -52,7 +52,7 @@ class EvalConfig:
         "transformers", help="how the student generates: transformers, llamacpp (a GGUF, or the model converted to "
         "one), openai (an OpenAI-compatible /v1/completions server; model = the name it serves)")
     batch_size: Annotated[int, Field(ge=1)] = opt(16, help="prompts per generation batch")
-    parallel: Annotated[int, Field(ge=1)] = opt(8, help="llamacpp: sequences decoded together in one batch")
+    parallel: Annotated[int, Field(ge=1)] = opt(16, help="llamacpp: sequences decoded together in one batch")
     threads: Annotated[int, Field(ge=1)] | None = opt(None, help="llamacpp: CPU threads (default: every core)")
     base_url: str = opt("http://127.0.0.1:8000/v1", help="openai: the server's API root")
     api_key_env: str = opt("OPENAI_API_KEY", help="openai: environment variable holding the API key")

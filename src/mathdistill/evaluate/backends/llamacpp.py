@@ -51,7 +51,7 @@ class LlamaCppBackend(ClosesOnExit):
 
     name = "llamacpp"
 
-    def __init__(self, model: str, parallel: int = 8, threads: int | None = None, n_ctx: int | None = None,
+    def __init__(self, model: str, parallel: int = 16, threads: int | None = None, n_ctx: int | None = None,
                  quant: str = "f16", repack: bool = False):
         """`n_ctx`: context per sequence (prompt + completion); by default sized to each `generate`
         call's longest prompt + max_new_tokens. `quant`: the type a checkpoint dir is converted to.
