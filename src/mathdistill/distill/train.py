@@ -8,8 +8,8 @@ input and the completion as labels.
 
 Choosing `thoughts` turns one ETD file into CoTD ([cot]), PoTD ([pot]), EoTD ([eot]) or ETD (all).
 Speed on CPU comes from bf16 autocast (CPUs with AMX / avx512_bf16), length-grouped batches
-with dynamic padding, eager attention (faster than SDPA for these short rows on CPU, measured)
-and a loss that projects onto the vocabulary only at the completion tokens: the prompt is most
+with dynamic padding, on CPU eager attention with bf16 autocast and SDPA in fp32 (each the faster
+there, measured: benchmarks/train_speed.py, benchmarks/train_throughput.py) and a loss that projects onto the vocabulary only at the completion tokens: the prompt is most
 of each row, and SmolLM2's 49k-word output layer is a fifth of its compute (benchmarks/
 train_speed.py). Trainer handles checkpoints, `resume`, and distributed runs
 (`accelerate launch -m mathdistill train ...`, see configs/accelerate/).
@@ -60,7 +60,8 @@ class TrainConfig:
     max_len: Annotated[int, Field(ge=16)] = opt(384, help="prompt + completion tokens; longer rows are cut")
     bf16: BF16 = opt("auto", help="bf16 autocast: auto (on where the CPU/GPU runs it fast), true, false")
     group_by_length: bool = True
-    # auto: eager on CPU (faster for short rows), the model's default on GPU
+    # auto: on CPU eager with bf16 autocast, SDPA in fp32 (x1.09 on an AVX2-only EPYC, results/
+    # train_throughput/avx2_only_fp32.md); the model's default on GPU
     attn_implementation: Literal["auto", "eager", "sdpa", "flash_attention_2"] = "auto"
     completion_logits_only: bool = True  # vocabulary logits only where the loss is (checked against the full loss)
     lora: bool = opt(False, flags="--lora/--full", help="LoRA adapters (merged on save) or full fine-tuning")

@@ -53,7 +53,7 @@ def load_student_for_training(model_dir: str, cfg):
     cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     attn = cfg.attn_implementation
     if attn == "auto":
-        attn = "eager" if not torch.cuda.is_available() else None
+        attn = None if torch.cuda.is_available() else "eager" if use_bf16(cfg.bf16) else "sdpa"
     kwargs = {"attn_implementation": attn} if attn else {}
     model = cls.from_pretrained(model_dir, dtype=torch.float32, **kwargs)  # fp32 master weights; bf16 via autocast
     if cfg.lora:
