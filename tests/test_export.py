@@ -146,3 +146,17 @@ def test_cli_exports_a_trained_run_with_its_record_and_metrics(llama_cpp, tmp_pa
     card = (out.parent / "README.md").read_text()
     assert card.startswith("# tiny_etd") and "etd.jsonl" in card and "| svamp:test | 3 | - | - | 33.3% |" in card
     assert "ollama create tiny_etd" in (out.parent / "Modelfile").read_text()
+
+
+def test_a_second_export_into_one_directory_keeps_the_first_ones_modelfile_and_card(tmp_path):
+    from mathdistill.export import companion_paths
+
+    f16, q8 = tmp_path / "s.f16.gguf", tmp_path / "s.q8_0.gguf"
+    assert companion_paths(f16) == (tmp_path / "Modelfile", tmp_path / "README.md")  # an empty directory
+    (tmp_path / "Modelfile").write_text(f"# ...\nFROM ./{f16.name}\nTEMPLATE x\n")
+    (tmp_path / "README.md").write_text(f"# s\n\n<!-- mathdistill export: {f16.name} -->\n")
+    assert companion_paths(f16) == (tmp_path / "Modelfile", tmp_path / "README.md")  # re-export: its own files
+    assert companion_paths(q8) == (tmp_path / "s.q8_0.Modelfile", tmp_path / "s.q8_0.README.md")
+    (tmp_path / "Modelfile").unlink()
+    (tmp_path / "README.md").write_text("# my own notes\n")  # a README that no export wrote is never overwritten
+    assert companion_paths(f16) == (tmp_path / "s.f16.Modelfile", tmp_path / "s.f16.README.md")

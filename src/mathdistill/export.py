@@ -72,11 +72,28 @@ def export(model: str, out: str | Path, quant: str = "f16", metrics: str | Path 
     with GGUFVocab(out) as vocab:
         check_tokenizer(vocab, ckpt)
         stops = vocab.end_of_generation()
-    modelfile = out.parent / "Modelfile"
-    modelfile.write_text(render_modelfile(out.name, name, stops), encoding="utf-8")
-    card = out.parent / "README.md"
-    card.write_text(render_card(name, out, quant, ckpt, model, metrics_data, metrics), encoding="utf-8")
+    modelfile, card = companion_paths(out)
+    modelfile.write_text(render_modelfile(out.name, name, stops, modelfile.name), encoding="utf-8")
+    card.write_text(render_card(name, out, quant, ckpt, model, metrics_data, metrics, modelfile.name),
+                    encoding="utf-8")
     return ExportResult(out, modelfile, card, quant, out.stat().st_size, ckpt)
+
+
+def companion_paths(out: Path) -> tuple[Path, Path]:
+    """Where the Modelfile and the model card of GGUF `out` go: `Modelfile` and `README.md` beside
+    it, unless those belong to another GGUF in the same directory (an earlier export of another
+    type): then `<stem>.Modelfile` and `<stem>.README.md`, so that no export overwrites another's."""
+    modelfile, card = out.parent / "Modelfile", out.parent / "README.md"
+    for path in (modelfile, card):
+        if path.is_file() and not _written_for(path, out.name):
+            return out.parent / f"{out.stem}.Modelfile", out.parent / f"{out.stem}.README.md"
+    return modelfile, card
+
+
+def _written_for(path: Path, gguf_name: str) -> bool:
+    """Whether an existing Modelfile / model card was written by an export of `gguf_name`."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return f"FROM ./{gguf_name}\n" in text if path.suffix != ".md" else f"<!-- mathdistill export: {gguf_name} -->" in text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,11 +143,11 @@ def _default_name(model: str, ckpt: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 # Modelfile and model card
 
-def render_modelfile(gguf_name: str, name: str, stops: list[str]) -> str:
+def render_modelfile(gguf_name: str, name: str, stops: list[str], filename: str = "Modelfile") -> str:
     stop_lines = "".join(f"PARAMETER stop {json.dumps(s)}\n" for s in stops)
     example = student_prompt("Jack had 3 apples and ate 1. How many are left?", "cot")
     return f"""# Ollama Modelfile for {name}, a mathdistill student.
-#   ollama create {_ollama_name(name)} -f Modelfile
+#   ollama create {_ollama_name(name)} -f {filename}
 #   ollama run {_ollama_name(name)} {_shell_quote(example)}
 # The student was trained on plain-text prompts with no chat template:
 #   Question: <question>\\n<instruction>\\n
@@ -179,7 +196,7 @@ def _base_model(model: str, ckpt: Path, meta: dict | None) -> dict:
 
 
 def render_card(name: str, gguf: Path, quant: str, ckpt: Path, model: str, metrics: dict | None,
-                metrics_path: str | Path | None) -> str:
+                metrics_path: str | Path | None, modelfile: str = "Modelfile") -> str:
     meta_path = ckpt / TRAIN_META
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
     base = _base_model(model, ckpt, meta)
@@ -252,10 +269,11 @@ def render_card(name: str, gguf: Path, quant: str, ckpt: Path, model: str, metri
               "```", "", "llama-cpp-python:", "", "```python", "from llama_cpp import Llama",
               f"llm = Llama(model_path={gguf.name!r}, n_ctx=1024, verbose=False)",
               f"print(llm({example!r}, max_tokens=160, temperature=0, repeat_penalty=1.0)['choices'][0]['text'])",
-              "```", "", "Ollama (the `Modelfile` beside this card):", "", "```bash",
-              f"ollama create {ollama} -f Modelfile", f"ollama run {ollama} {_shell_quote(example)}", "```", "",
+              "```", "", f"Ollama (the `{modelfile}` beside this card):", "", "```bash",
+              f"ollama create {ollama} -f {modelfile}", f"ollama run {ollama} {_shell_quote(example)}", "```", "",
               "mathdistill (verified answers and the vote; `--backend llamacpp` batches many sequences):", "",
               "```bash", f"mathdistill serve {gguf.name} --backend llamacpp --set 'backend_options={{parallel: 4}}'",
-              f"mathdistill evaluate --model {gguf.name} --backend llamacpp --split svamp:test", "```", ""]
+              f"mathdistill evaluate --model {gguf.name} --backend llamacpp --split svamp:test", "```", "",
+              f"<!-- mathdistill export: {gguf.name} -->", ""]
     return "\n".join(lines)
 
