@@ -468,7 +468,12 @@ def test_health_docs_info_and_page(sandbox):
     with client(sandbox=sandbox) as c:
         h = c.get("/healthz")
         assert h.status_code == 200 and h.json()["status"] == "ok" and h.json()["queue"]["pending"] == 0
-        assert c.get("/docs").status_code == 200
+        docs = c.get("/docs")
+        assert docs.status_code == 200 and "/openapi.json" in docs.text
+        assert "cdn." not in docs.text and "/docs/assets/swagger-ui-bundle.js" in docs.text  # works offline
+        js = c.get("/docs/assets/swagger-ui-bundle.js")
+        assert js.status_code == 200 and "SwaggerUIBundle" in js.text
+        assert c.get("/docs/assets/swagger-ui.css").status_code == 200
         spec = c.get("/openapi.json").json()
         assert "/v1/solve" in spec["paths"] and "SolveResponse" in spec["components"]["schemas"]
         info = c.get("/v1/info").json()

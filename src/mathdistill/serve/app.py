@@ -19,6 +19,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from importlib import resources
+from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -195,7 +196,9 @@ def create_app(backend, sandbox, options: ServeOptions | None = None, model: str
                     "sandbox, equations solved exactly); the thoughts vote, and the server abstains when too few "
                     "agree.",
         responses={401: {"model": ErrorBody, "description": "API key required (when the server has one)"}},
+        docs_url=None if _swagger_assets() else "/docs",
     )
+    _serve_docs_offline(app)
     app.state.queue = queue
     app.state.options = options
 
@@ -273,3 +276,32 @@ def create_app(backend, sandbox, options: ServeOptions | None = None, model: str
 
     app.add_middleware(Guard, api_key=options.api_key, max_body=options.max_body_bytes)
     return app
+
+
+def _swagger_assets():
+    """Swagger UI's files from the `swagger-ui-bundle` package (the `serve` extra), or None."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return None
+    path = Path(str(swagger_ui_path))
+    return path if (path / "swagger-ui-bundle.js").is_file() else None
+
+
+def _serve_docs_offline(app: FastAPI) -> None:
+    """`/docs` from Swagger UI files served by this app, so the docs work on a machine with no
+    internet (FastAPI's default loads them from a CDN). Without the package FastAPI's own /docs stays."""
+    assets = _swagger_assets()
+    if assets is None:
+        return
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs/assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="mathdistill API",
+                                   swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/assets/swagger-ui.css",
+                                   swagger_favicon_url="data:,")
