@@ -18,6 +18,7 @@ from .datasets.commands import app as data_app
 from .distill.dataset import BuildConfig
 from .distill.train import TrainConfig
 from .encoder_kd.commands import app as encoder_kd_app
+from .evaluate.candidates import SampleConfig
 from .evaluate.run import EvalConfig
 from .jsonl import RecordError
 from .models import ModelError
@@ -198,6 +199,27 @@ def evaluate(cfg: EvalConfig) -> None:
 
 
 config_command(app, "evaluate", EvalConfig, evaluate, section="evaluate", help=evaluate.__doc__)
+
+
+def sample(cfg: SampleConfig) -> None:
+    """k samples per thought per problem at a temperature, each verified and labelled against gold. Resumable."""
+    import shlex
+
+    from .evaluate.candidates import run_sample
+
+    summary = run_sample(cfg, progress=lambda total, initial: progress_bar(total, "sampling", initial=initial),
+                         command=shlex.join(["mathdistill", *sys.argv[1:]]))
+    for spec, s in summary["splits"].items():
+        parts = [f"{t} {b['candidates']['accuracy']:.1%} (pass@{cfg.k} {b['pass_at_k']['accuracy']:.1%})"
+                 for t, b in s["by_thought"].items()]
+        typer.echo(f"{spec} ({s['problems']} problems x {s['generations_per_problem']} generations): candidates right "
+                   f"{', '.join(parts)}; pass@{cfg.k} {s['pass_at_k']['accuracy']:.1%}, "
+                   f"majority {s['agreement']['accuracy']:.1%}")
+    typer.echo(f"{Path(cfg.out) / 'candidates.jsonl'}")
+    typer.echo(f"{Path(cfg.out) / 'summary.json'}")
+
+
+config_command(app, "sample", SampleConfig, sample, section="sample", help=sample.__doc__)
 
 
 @dataclass

@@ -8,6 +8,7 @@ extraction by a named policy, PoT in the sandbox, EoT through the exact solver) 
     verify_one(problem, "pot", text)        one verdict
     verify(records, problems_by_id, ...)    many, batched per thought (PoT on every sandbox worker,
                                             CoT/EoT in a process pool when there are many)
+    verify_with_work(records, ...)          the same, each verdict with the answer's work and detail
     summarize(verdicts)                     n / correct / accuracy overall and per thought, reasons
 """
 
@@ -69,8 +70,16 @@ def verify(records: Sequence[Record], problems: Mapping[str, Problem], policy: s
            workers: int | None = None, sandbox=None,
            progress: Callable[[int], None] | None = None) -> list[Verdict]:
     """One verdict per record, in input order. Unknown ids raise RecordError before any work."""
+    return [v for v, _ in verify_with_work(records, problems, policy, workers, sandbox, progress)]
+
+
+def verify_with_work(records: Sequence[Record], problems: Mapping[str, Problem], policy: str = "flexible",
+                     workers: int | None = None, sandbox=None,
+                     progress: Callable[[int], None] | None = None) -> list[tuple[Verdict, ThoughtAnswer]]:
+    """`verify`, each verdict beside the answer it graded, whose `work` and `detail` say how the
+    answer was obtained (the program's output, the solved values, the CoT extraction rule)."""
     check_ids(records, problems)
-    verdicts: list[Verdict | None] = [None] * len(records)
+    out: list[tuple[Verdict, ThoughtAnswer] | None] = [None] * len(records)
     with Checker(policy=policy, workers=workers, sandbox=sandbox) as checker:
         for thought in ("pot", *[t for t in THOUGHTS if t != "pot"]):  # the sandbox starts first
             idx = [i for i, r in enumerate(records) if r.thought == thought]
@@ -79,8 +88,8 @@ def verify(records: Sequence[Record], problems: Mapping[str, Problem], policy: s
             produced = kind(thought).answer_many([records[i].text for i in idx], checker, progress)
             for i, a in zip(idx, produced):
                 r = records[i]
-                verdicts[i] = grade(r.id, thought, a, problems[r.id].answer)
-    return verdicts  # type: ignore[return-value]
+                out[i] = (grade(r.id, thought, a, problems[r.id].answer), a)
+    return out  # type: ignore[return-value]
 
 
 def summarize(verdicts: Sequence[Verdict], policy: str = "flexible") -> dict:

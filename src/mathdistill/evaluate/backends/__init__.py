@@ -7,6 +7,11 @@
 Every backend gets the same plain-text prompts (`thoughts.student_prompt`), decodes greedily and
 stops each sequence at its own end of sequence or at `max_new_tokens`, so the graders see the
 same kind of text whichever backend wrote it.
+
+    texts = backend.generate(prompts, 160, temperature=0.7, seeds=[...])   # one seed per prompt
+
+samples instead (plain temperature sampling, no top-k/top-p; `mathdistill sample`): a prompt's
+text then depends on its own seed only, not on the other prompts of the call (`sampling`).
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ class Backend(Protocol):
     name: str
     model: str
 
-    def generate(self, prompts: Sequence[str], max_new_tokens: int,
-                 progress: Callable[[int], None] | None = None) -> list[str]:
-        """Greedy completions of `prompts`, in input order."""
+    def generate(self, prompts: Sequence[str], max_new_tokens: int, progress: Callable[[int], None] | None = None,
+                 *, temperature: float = 0.0, seeds: Sequence[int] | None = None) -> list[str]:
+        """Completions of `prompts`, in input order: greedy at temperature 0, else sampled with
+        prompt i's generator seeded by seeds[i] (default i)."""
 
     def close(self) -> None:
         """Free what the backend holds (a server process, a model)."""

@@ -8,11 +8,12 @@ side by side do not add up (measured on a 2-core AVX2 machine: one stream 57 tok
 1-thread processes 18 + 18). Throughput comes from decoding several sequences per forward pass:
 this backend keeps `parallel` sequences in flight with llama.cpp's low-level API (one
 `llama_batch` holding the next token of every live sequence, each under its own sequence id),
-takes each sequence's last-token logits, picks the argmax (greedy, as the transformers backend),
-and when a sequence stops (its own end of sequence, `max_new_tokens`, or a full context) clears
-its KV cache and fills the slot with the next prompt's tokens in the same batch: continuous
-batching. Every sequence attends only to its own cache (`kv_unified` off), so batching does not
-change what a sequence sees, and the kernels are chosen so that batching does not change a
+takes each sequence's last-token logits, picks the argmax (greedy, as the transformers backend;
+or, at a temperature, a draw with the prompt's own seeded generator: `sampling.pick`), and when
+a sequence stops (its own end of sequence, `max_new_tokens`, or a full context) clears its KV
+cache and fills the slot with the next prompt's tokens in the same batch: continuous batching.
+Every sequence attends only to its own cache (`kv_unified` off), so batching does not change
+what a sequence sees, and the kernels are chosen so that batching does not change a
 sequence's tokens either (see `generate`; repacked 4-bit weights are off unless `repack=True`).
 
 Prompts are tokenized exactly as the HF tokenizer does for training (special tokens parsed, BOS
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 
 from ...models import ModelError
 from ...models.to_gguf import ClosesOnExit, cores, gguf_for, import_llama_cpp, llama_cpp_version, tokenize
+from .sampling import generators, pick
 
 
 @dataclass
@@ -145,9 +147,14 @@ class LlamaCppBackend(ClosesOnExit):
         self._ctx_seq = self._n_batch = 0
 
     # -- generation -----------------------------------------------------------------------------
-    def generate(self, prompts: Sequence[str], max_new_tokens: int,
-                 progress: Callable[[int], None] | None = None) -> list[str]:
-        """Greedy completions of `prompts`, in input order, `parallel` at a time.
+    def generate(self, prompts: Sequence[str], max_new_tokens: int, progress: Callable[[int], None] | None = None,
+                 *, temperature: float = 0.0, seeds: Sequence[int] | None = None) -> list[str]:
+        """Completions of `prompts`, in input order, `parallel` at a time: greedy at temperature 0,
+        else each token drawn from softmax(logits / temperature) with prompt i's own generator,
+        seeded by seeds[i] (default i), so its random draws do not depend on what shares its batch.
+        (Its logits can: measured on SmolLM2 f16, a prompt started beside sequences already a dozen
+        tokens along had logits up to ~0.03 off the lone run's after a dozen tokens of its own;
+        greedy texts held, one of six sampled texts changed. See tests/test_sample.py.)
 
         Batching does not change a sequence's tokens: each prompt is decoded alone (as with
         parallel=1), and every generation step holds at least two rows with logits (a dummy
@@ -157,6 +164,7 @@ class LlamaCppBackend(ClosesOnExit):
         """
         import numpy as np
 
+        rngs = generators(len(prompts), temperature, seeds)
         if not prompts:
             return []
         encoded = [self.tokenize(p) for p in prompts]
@@ -192,8 +200,9 @@ class LlamaCppBackend(ClosesOnExit):
 
         def step(s: int, k: int) -> None:
             """Take slot s's next token from logits row k; finish the sequence or keep it going."""
-            token = int(np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, k), shape=(self.n_vocab,)).argmax())
             slot = slots[s]
+            logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, k), shape=(self.n_vocab,))
+            token = pick(logits, temperature, rngs[slot.index] if rngs else None)
             if token not in self._eog:
                 slot.tokens.append(token)
                 if len(slot.tokens) < max_new_tokens and slot.pos < self._ctx_seq:

@@ -4,7 +4,8 @@
     texts = backend.generate(prompts, max_new_tokens=160)
 
 Each prompt is one request to the **completions** endpoint (`/v1/completions`, not chat: the
-student was trained on the plain prompt, no chat template), `temperature` 0, `max_tokens` =
+student was trained on the plain prompt, no chat template), `temperature` 0 (or the one asked
+for, with each prompt's `seed`: servers that honour it repeat a sample), `max_tokens` =
 max_new_tokens; outputs are `choices[0].text`, stripped, as the other backends return them. The
 client, its concurrency limit, retries with backoff on 429/5xx/timeouts and the fast failure on an
 unreachable server are the teacher's (`teachers.openai_compat.OpenAICompatTeacher.post`). `model` is
@@ -23,6 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ...teachers.openai_compat import OpenAICompatTeacher, TeacherError
+from .sampling import check_temperature
 
 
 class OpenAICompatBackend:
@@ -47,12 +49,18 @@ class OpenAICompatBackend:
                                    temperature=0.0, seed=None)
 
     async def agenerate(self, prompts: Sequence[str], max_new_tokens: int,
-                        progress: Callable[[int], None] | None = None) -> list[str]:
+                        progress: Callable[[int], None] | None = None, *, temperature: float = 0.0,
+                        seeds: Sequence[int] | None = None) -> list[str]:
         """`generate` for callers already in an event loop."""
+        check_temperature(temperature)
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"seeds: expected one per prompt ({len(prompts)}), got {len(seeds)}")
         async with self._client(max_new_tokens) as client:
-            async def one(prompt: str) -> str:
-                body = {"model": self.model, "prompt": prompt, "max_tokens": max_new_tokens, "temperature": 0.0,
-                        **self.extra_body}
+            async def one(i: int, prompt: str) -> str:
+                body = {"model": self.model, "prompt": prompt, "max_tokens": max_new_tokens,
+                        "temperature": float(temperature), **self.extra_body}
+                if temperature > 0:
+                    body["seed"] = int(seeds[i]) if seeds is not None else i
                 data, _ = await client.post("/completions", body)
                 try:
                     text = data["choices"][0]["text"] or ""
@@ -63,14 +71,15 @@ class OpenAICompatBackend:
                     progress(1)
                 return text.strip()
 
-            return list(await asyncio.gather(*(one(p) for p in prompts)))
+            return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts))))
 
-    def generate(self, prompts: Sequence[str], max_new_tokens: int,
-                 progress: Callable[[int], None] | None = None) -> list[str]:
-        """Greedy completions of `prompts`, in input order, `concurrency` requests in flight."""
+    def generate(self, prompts: Sequence[str], max_new_tokens: int, progress: Callable[[int], None] | None = None,
+                 *, temperature: float = 0.0, seeds: Sequence[int] | None = None) -> list[str]:
+        """Completions of `prompts`, in input order, `concurrency` requests in flight: greedy at
+        temperature 0, else sampled at `temperature` with "seed" seeds[i] (default i) for prompt i."""
         if not prompts:
             return []
-        coro = self.agenerate(prompts, max_new_tokens, progress)
+        coro = self.agenerate(prompts, max_new_tokens, progress, temperature=temperature, seeds=seeds)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
