@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--thoughts", default=",".join(THOUGHTS))
     ap.add_argument("--quants", default="f16,q8_0,q4_k_m")
     ap.add_argument("--max-new-tokens", type=int, default=160)
-    ap.add_argument("--parallel", type=int, default=8, help="llama.cpp: sequences per batch")
+    ap.add_argument("--parallel", type=int, default=16, help="llama.cpp: sequences per batch")
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp: threads (default: every usable core)")
     ap.add_argument("--batch-size", type=int, default=16, help="transformers: batch size")
     ap.add_argument("--bf16", default="auto", help="transformers: bf16 autocast (auto, as evaluate runs; true; false)")

@@ -17,7 +17,7 @@ class Limits:
     full_train: int = 400  # today's demo: 400 problems, 2 epochs, 100 evaluation problems
     epochs: int = 2
     full_eval: int = 100
-    min_train: int = 100  # the floor (see the module docstring)
+    min_train: int = 70  # the floor (see the module docstring)
     min_eval: int = 50
     fit_tolerance: float = 1.1  # today's size is kept when it takes at most 10% more than the budget
     round_to: int = 10
@@ -25,6 +25,10 @@ class Limits:
     eval_seconds_per_rate: float = 89.0
     llamacpp_speedup: float = LLAMACPP_SPEEDUP  # the llama.cpp backend's problems/s over transformers'
     overhead_seconds: float = 30.0  # data, model loading, report
+    # a whole training run's tokens/s over the probe's (its median-length batch): short batches run
+    # less efficiently, and saving, logging and the schedule add to every step. Measured in two demos:
+    # planned 581 s / took 734 s (Xeon limited to AVX2, 0.79), planned 594 s / took 774 s (EPYC, 0.77)
+    train_efficiency: float = 0.77
 
 
 LIMITS = Limits()
@@ -66,17 +70,18 @@ def plan_demo(tokens_per_second: float, tokens_per_problem: float, budget_minute
     limits = limits or LIMITS
     step = limits.round_to
     epochs = epochs or limits.epochs
+    effective = tokens_per_second * limits.train_efficiency  # what a whole run achieves
     if train_problems is not None:
         problems, why = train_problems, "given"
     else:
-        fits = budget_minutes * 60 * tokens_per_second / (epochs * tokens_per_problem)  # problems in budget
+        fits = budget_minutes * 60 * effective / (epochs * tokens_per_problem)  # problems in budget
         if fits * limits.fit_tolerance >= limits.full_train:
             problems, why = limits.full_train, "full"
         elif fits >= limits.min_train:
             problems, why = max(limits.min_train, int(fits // step) * step), "budget"
         else:
             problems, why = limits.min_train, "floor"
-    train_seconds = problems * epochs * tokens_per_problem / tokens_per_second
+    train_seconds = problems * epochs * tokens_per_problem / effective
     per_problem = eval_seconds_per_problem(tokens_per_second, limits, backend)
     if eval_problems is None:
         left = total_minutes * 60 - train_seconds - measure_seconds - limits.overhead_seconds
@@ -110,7 +115,8 @@ def explain(plan: DemoPlan, cpu_class: str, precision: str, limits: Limits | Non
     head = (f"{cpu_class}, {precision} at {plan.tokens_per_second:.0f} tokens/s: training on {plan.train_problems} "
             f"problems, {plan.epochs} epoch{'s' if plan.epochs != 1 else ''}, about {_minutes(plan.train_seconds)}")
     budget = f"{plan.budget_minutes:g}-minute training budget"
-    full = _minutes(limits.full_train * plan.epochs * plan.tokens_per_problem / plan.tokens_per_second)
+    full = _minutes(limits.full_train * plan.epochs * plan.tokens_per_problem
+                    / (plan.tokens_per_second * limits.train_efficiency))
     why = {"full": f"Today's full demo fits the {budget}.",
            "budget": f"The most that fits the {budget}: today's {limits.full_train} problems would take {full}.",
            "floor": f"The floor of {limits.min_train} problems, over the {budget} (today's {limits.full_train} "
