@@ -414,7 +414,7 @@ def test_score_summary_says_how_many_failure_reasons_it_leaves_out(tmp_path):
     assert "1/6" in line and "and 1 more" in line
 
 
-@pytest.mark.parametrize("run", ["students/svamp/smollm2_etd_svamp", "demo/avx2_emulated"])
+@pytest.mark.parametrize("run", ["students/svamp/smollm2_etd_svamp", "demo/avx2_emulated", "demo/avx2_epyc"])
 def test_regrade_of_a_committed_run_reproduces_its_metrics(tmp_path, run):
     """`evaluate --set regrade_only=true` on a committed run directory (only predictions.jsonl.gz and
     metrics.json are committed) gives the committed numbers, with no model loaded."""

@@ -16,15 +16,21 @@ is on disk, with the plan stored in `<out>/plan.json`. Wall time per stage, the 
 go to `<out>/timing.json`.
 
 The sizing rule (`plan_demo`, a pure function):
+* the probe's tokens/s times 0.77 is what a whole training run achieves (shorter batches run less
+  efficiently than the probe's median one; measured in two demos on AVX2 machines);
 * today's demo (400 problems, 2 epochs, 100 SVAMP problems) when it fits the budget (within 10%):
-  on an AMX / avx512_bf16 CPU at ~280 tokens/s, 400 x 2 x ~212 tokens take ~10 min;
-* otherwise 2 epochs over the most problems that fit, in tens, but never fewer than 100 problems
-  (the floor: ~38 steps of 16 rows, a quarter of today's 150, enough for the student to learn the
-  three output forms, which the untuned model never writes: it scores 3.8% on SVAMP, all of it CoT);
-  an AVX2-only CPU in fp32 at ~60 tokens/s gets the floor, ~12 min;
+  on an AMX CPU a whole run trains at ~280 tokens/s, and 400 x 2 x ~212 tokens take ~10 min;
+* otherwise 2 epochs over the most problems that fit, in tens, but never fewer than 70 problems
+  (the floor: ~27 steps of 16 rows, enough for the student to learn the three output forms, which
+  the untuned model never writes: it scores 3.8% on SVAMP, all of it CoT); an AVX2-only CPU in fp32
+  at ~60 tokens/s gets the floor, ~11 min of training, ~14 min in all;
 * evaluation problems: what the rest of `total_minutes` allows, at an estimated
-  0.95 + 89 / (training tokens/s) seconds per problem (fitted to the two measured demos: 1.26 s at
-  280 tokens/s with bf16, 2.4 s at 60 tokens/s in fp32), in tens, between 50 and 100.
+  0.95 + 89 / (training tokens/s) seconds per problem with transformers (fitted to two demos: 1.26 s
+  at 280 tokens/s with bf16, 2.4 s at 60 tokens/s in fp32), 2.2x less with llama.cpp (its measured
+  speed-up, results/backends), in tens, between 50 and 100.
+
+Evaluation runs on llama.cpp (the student converted to an f16 GGUF by llama.cpp's converter) where
+llama-cpp-python is installed, else on transformers (`--backend`), with the same graders either way.
 """
 
 from __future__ import annotations
