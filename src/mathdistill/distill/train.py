@@ -9,9 +9,9 @@ input and the completion as labels.
 Choosing `thoughts` turns one ETD file into CoTD ([cot]), PoTD ([pot]), EoTD ([eot]) or ETD (all).
 Speed on CPU comes from bf16 autocast (CPUs with AMX / avx512_bf16), length-grouped batches
 with dynamic padding, on CPU eager attention with bf16 autocast and SDPA in fp32 (each the faster
-there, measured: benchmarks/train_speed.py, benchmarks/train_throughput.py) and a loss that projects onto the vocabulary only at the completion tokens: the prompt is most
-of each row, and SmolLM2's 49k-word output layer is a fifth of its compute (benchmarks/
-train_speed.py). Trainer handles checkpoints, `resume`, and distributed runs
+there, measured: benchmarks/train_speed.py, benchmarks/train_throughput.py) and a loss that
+projects onto the vocabulary only at the completion tokens: the prompt is most of each row, and
+SmolLM2's 49k-word output layer is a fifth of its compute (benchmarks/train_speed.py). Trainer handles checkpoints, `resume`, and distributed runs
 (`accelerate launch -m mathdistill train ...`, see configs/accelerate/).
 
 The trained model (LoRA adapters merged) and tokenizer are saved to `<out>/model`, with
