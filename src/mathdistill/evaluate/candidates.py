@@ -45,7 +45,7 @@ from ..rationales import Rationale
 from ..thoughts import THOUGHTS, student_prompt
 from ..verify import verify_with_work
 from . import backends
-from .run import CHUNK, _backend_options, _problems, model_fingerprint
+from .run import CHUNK, GenerationConfig, _backend_options, _problems, model_fingerprint
 from .vote import PRIORITY
 
 FILE = "candidates.jsonl"
@@ -57,36 +57,15 @@ _REPEATS_TEXT = ("program", "equations")
 
 
 @dataclass
-class SampleConfig:
-    model: str = opt("runs/train/smollm2-etd/model", help="trained student dir (or registry name / hub id)")
-    splits: list[str] = opt(factory=lambda: ["svamp:test"], flags="--split", help="DATASET:SPLIT")
-    thoughts: Annotated[list[THOUGHT], Field(min_length=1)] = opt(factory=lambda: list(THOUGHTS), sep=",")
+class SampleConfig(GenerationConfig):
     k: Annotated[int, Field(ge=1)] = opt(8, help="candidates per thought per problem")
     temperature: Annotated[float, Field(ge=0)] = opt(0.7, help="sampling temperature (0: greedy; then k must be 1)")
     seed: int = opt(0, help="sampling seed: candidate j of (problem, thought) draws from a hash of "
                             "(seed, id, thought, j)")
-    limit: Annotated[int, Field(ge=1)] | None = opt(None, help="first N problems of each split")
-    sample: Annotated[int, Field(ge=1)] | None = opt(None, help="a seeded random N problems of each split "
-                                                     "(sample_seed; nested, as in evaluate)")
-    sample_seed: int = 0
     out: str = opt("runs/sample/smollm2-etd", help="directory for candidates.jsonl and summary.json")
-    backend: Literal["transformers", "llamacpp", "openai"] = opt(
-        "transformers", help="how the student generates: transformers, llamacpp (a GGUF, or the model converted to "
-        "one), openai (an OpenAI-compatible /v1/completions server; model = the name it serves)")
-    batch_size: Annotated[int, Field(ge=1)] = opt(16, help="prompts per generation batch")
-    parallel: Annotated[int, Field(ge=1)] = opt(16, help="llamacpp: sequences decoded together in one batch")
-    threads: Annotated[int, Field(ge=1)] | None = opt(None, help="llamacpp: CPU threads (default: every core)")
-    base_url: str = opt("http://127.0.0.1:8000/v1", help="openai: the server's API root")
-    api_key_env: str = opt("OPENAI_API_KEY", help="openai: environment variable holding the API key")
-    concurrency: Annotated[int, Field(ge=1)] = opt(8, help="openai: requests in flight")
-    max_new_tokens: Annotated[int, Field(ge=1)] = 160
-    policy: POLICY = opt("flexible", help="CoT answer extraction policy (the labels depend on it)")
-    bf16: BF16 = "auto"
-    workers: Annotated[int, Field(ge=1)] | None = opt(None, help="sandbox workers (default: one per core)")
 
     def validate(self) -> None:
-        if self.limit is not None and self.sample is not None:
-            raise ValueError("give either limit (the first N problems) or sample (a random N), not both")
+        super().validate()
         if self.temperature == 0 and self.k > 1:
             raise ValueError(f"k={self.k} at temperature 0 would write the same greedy text {self.k} times; "
                              "give a temperature > 0 or k=1")
@@ -147,7 +126,7 @@ def generate_candidates(cfg: SampleConfig, problems: dict[str, list[ds.Problem]]
     if not jobs:
         return stats
     by_id = {p.id: p for ps in problems.values() for p in ps}
-    backend = backends.open_backend(cfg.backend, cfg.model, **_backend_options(cfg))  # type: ignore[arg-type]
+    backend = backends.open_backend(cfg.backend, cfg.model, **_backend_options(cfg))
     sandbox = None
     bar = progress(total, total - len(jobs)) if progress else None
     start = time.perf_counter()
@@ -251,7 +230,7 @@ def run_sample(cfg: SampleConfig, progress: Callable[[int, int], object] | None 
     """Sample what is missing, then summarise every candidate of this config into summary.json."""
     validated(cfg)
     out = Path(cfg.out)
-    problems = _problems(cfg)  # type: ignore[arg-type]  (the same selection fields as EvalConfig)
+    problems = _problems(cfg)
     gen = generate_candidates(cfg, problems, progress)
     wanted = {spec: {p.id for p in ps} for spec, ps in problems.items()}
     summary = {"model": cfg.model, "command": command, "cot_policy": cfg.policy, "temperature": cfg.temperature,

@@ -36,7 +36,9 @@ CHUNK = 64  # prompts generated between appends to predictions.jsonl
 
 
 @dataclass
-class EvalConfig:
+class GenerationConfig:
+    """What a student generates on, and how: the fields `evaluate` and `sample` share."""
+
     model: str = opt("runs/train/smollm2-etd/model", help="trained student dir (or registry name / hub id)")
     splits: list[str] = opt(factory=lambda: ["svamp:test"], flags="--split", help="DATASET:SPLIT")
     thoughts: Annotated[list[THOUGHT], Field(min_length=1)] = opt(factory=lambda: list(THOUGHTS), sep=",")
@@ -47,7 +49,6 @@ class EvalConfig:
     sample: Annotated[int, Field(ge=1)] | None = opt(None, help="a seeded random N problems of each split "
                                                      "(sample_seed; nested: a larger N resumes a smaller)")
     sample_seed: int = 0
-    out: str = opt("runs/eval/smollm2-etd", help="directory for predictions, verdicts, metrics")
     backend: Literal["transformers", "llamacpp", "openai"] = opt(
         "transformers", help="how the student generates: transformers, llamacpp (a GGUF, or the model converted to "
         "one), openai (an OpenAI-compatible /v1/completions server; model = the name it serves)")
@@ -58,16 +59,21 @@ class EvalConfig:
     api_key_env: str = opt("OPENAI_API_KEY", help="openai: environment variable holding the API key")
     concurrency: Annotated[int, Field(ge=1)] = opt(8, help="openai: requests in flight")
     max_new_tokens: Annotated[int, Field(ge=1)] = 160
-    policy: POLICY = opt("flexible", help="CoT answer extraction policy (named in the metrics)")
+    policy: POLICY = opt("flexible", help="CoT answer extraction policy (the grading depends on it)")
     bf16: BF16 = "auto"
-    workers: Annotated[int, Field(ge=1)] | None = None
-    # grade the predictions already in <out> again (after a change to the grading or the vote) and
-    # generate nothing: no model is loaded, and the training record of <out>/metrics.json is kept
-    regrade_only: bool = False
+    workers: Annotated[int, Field(ge=1)] | None = opt(None, help="sandbox workers (default: one per core)")
 
     def validate(self) -> None:
         if self.limit is not None and self.sample is not None:
             raise ValueError("give either limit (the first N problems) or sample (a random N), not both")
+
+
+@dataclass
+class EvalConfig(GenerationConfig):
+    out: str = opt("runs/eval/smollm2-etd", help="directory for predictions, verdicts, metrics")
+    # grade the predictions already in <out> again (after a change to the grading or the vote) and
+    # generate nothing: no model is loaded, and the training record of <out>/metrics.json is kept
+    regrade_only: bool = False
 
 
 def sample_problems(problems: list[ds.Problem], n: int, seed: int = 0) -> list[ds.Problem]:
@@ -77,7 +83,7 @@ def sample_problems(problems: list[ds.Problem], n: int, seed: int = 0) -> list[d
     return [problems[i] for i in sorted(order[:n])]
 
 
-def _problems(cfg: EvalConfig) -> dict[str, list[ds.Problem]]:
+def _problems(cfg: GenerationConfig) -> dict[str, list[ds.Problem]]:
     out = {}
     for spec in cfg.splits:
         ps = ds.load(spec)
@@ -145,7 +151,7 @@ def generate_missing(cfg: EvalConfig, problems: dict[str, list[ds.Problem]],
     return stats
 
 
-def _backend_options(cfg: EvalConfig) -> dict:
+def _backend_options(cfg: GenerationConfig) -> dict:
     if cfg.backend == "transformers":
         return {"bf16": cfg.bf16, "batch_size": cfg.batch_size}
     if cfg.backend == "llamacpp":
