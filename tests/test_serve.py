@@ -539,3 +539,34 @@ def test_load_benchmark_against_a_live_server(sandbox):
         r = asyncio.run(bench.run_load(base, [QUESTION], clients=4, per_client=2, max_seconds=60, timeout=30, headers={},
                                        retries=20))
     assert r["requests"] == r["answered"] == 8 and r["failed"] == 0  # polite clients all get through
+
+
+# ---------------------------------------------------------------------------------------------
+# with a verifier: its calibrated confidence and threshold decide
+
+
+def greedy_verifier(threshold):
+    from mathdistill.verifier import Verifier
+
+    return Verifier(scorer="agreement", method="verifier_vote", thresholds={"verifier_vote": {"threshold": threshold}},
+                    meta={"read": {"k": 1, "temperatures": [0.0], "thoughts": ["cot", "pot", "eot"]}})
+
+
+def test_a_verifier_gives_confidence_and_decides_abstention(sandbox):
+    split = {"pot": "ans = 3 * 4", "eot": "ans = 3 + 4 + 1", "cot": "The answer is 9."}
+    for texts, verifier, answer, confidence, abstain in [
+            (RIGHT, greedy_verifier(0.5), "7", 1.0, False),
+            (split, greedy_verifier(0.5), "8", 0.3333, True),  # three answers of equal weight: EoT's first
+            (split, greedy_verifier(0.3), "8", 0.3333, False),
+            (RIGHT, greedy_verifier(None), "7", 1.0, True)]:  # a verifier that never reached its target
+        app = create_app(FakeBackend(texts), sandbox, ServeOptions(min_agree=1), verifier=verifier)
+        with TestClient(app) as c:
+            j = c.post("/v1/solve", json={"question": QUESTION}).json()
+            info = c.get("/v1/info").json()
+        assert j["verifier"]["answer"] == answer and j["verifier"]["confidence"] == confidence
+        assert j["abstain"] is abstain and j["verifier"]["abstain"] is abstain  # min_agree=1 is overruled
+        assert j["verifier"]["scorer"] == "agreement" and info["verifier"].startswith("agreement verifier")
+    app = create_app(FakeBackend(RIGHT), sandbox, ServeOptions(), verifier=greedy_verifier(0.5))
+    with TestClient(app) as c:  # a request for other thoughts than the verifier's: the agreement rule
+        j = c.post("/v1/solve", json={"question": QUESTION, "thoughts": ["pot"]}).json()
+    assert j["verifier"] is None and j["abstain"] is True

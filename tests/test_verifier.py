@@ -296,3 +296,46 @@ def test_cross_encoder_trains_saves_and_scores(tiny_encoder, tmp_path):
     scores = v.score_pools([(p.question, p.candidates) for p in pools[:3]])
     assert [len(s) for s in scores] == [6, 6, 6] and all(0 < x < 1 for s in scores for x in s)
     assert scores == Verifier.load(tmp_path / "ce").score_pools([(p.question, p.candidates) for p in pools[:3]])
+
+
+# ---------------------------------------------------------------------------------------------
+# where one greedy answer per thought is judged: evaluate --set select=..., solve, serve
+
+
+def test_greedy_uses_refuse_a_verifier_of_sampled_pools(trained, tmp_path):
+    from mathdistill.verifier.apply import VerifierMismatch, load_for_greedy
+
+    with pytest.raises(VerifierMismatch, match=r"k=2 candidates per thought.*--k 1 --temperature 0"):
+        load_for_greedy(str(trained[2]["features"][1]), "unused")
+    with pytest.raises(VerifierMismatch, match="no verifier.json"):
+        load_for_greedy(None, str(tmp_path))
+
+
+def test_evaluate_select_verifier_adds_confidence_and_abstention(tmp_path):
+    from mathdistill.evaluate.run import EvalConfig, run_evaluate
+    from mathdistill.verifier.apply import evaluation_selector
+
+    train = tmp_path / "train"
+    synthetic(train, "mawps-asdiv-a:train", 300, k=1, seed=4)
+    rows = [json.loads(line) for line in (train / "candidates.jsonl").read_text().splitlines()]
+    (train / "candidates.jsonl").write_text("".join(json.dumps({**r, "temperature": 0.0}) + "\n" for r in rows))
+    run_train(VerifierTrainConfig(candidates=[str(train)], out=str(tmp_path / "student" / "verifier"),
+                                  target_accuracy=0.6))
+    problems = ds.load("svamp:test")[:4]
+    texts = {"pot": "ans = {a}", "eot": "ans = {a}", "cot": "The answer is {a}."}
+    out = tmp_path / "eval"
+    out.mkdir()
+    preds = [{"id": p.id, "thought": t, "text": text.format(a=f"{p.answer:g}" if i % 2 == 0 else i + 100),
+              "split": "svamp:test", "model": "m", "fingerprint": "f"}
+             for i, p in enumerate(problems) for t, text in texts.items()]
+    (out / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in preds))
+    cfg = EvalConfig(model=str(tmp_path / "student"), splits=["svamp:test"], limit=4, out=str(out),
+                     regrade_only=True, select="verifier_vote")
+    with pytest.raises(ValueError, match="select=verifier_vote needs the verifier"):
+        run_evaluate(cfg)
+    metrics = run_evaluate(cfg, selector=evaluation_selector(None, cfg.model, cfg.select))
+    sel = metrics["splits"]["svamp:test"]["selection"]
+    assert sel["method"] == "verifier_vote" and sel["n"] == 4 and sel["correct"] == 2 and sel["scorer"] == "features"
+    verdicts = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines()]
+    assert [v["selected"]["correct"] for v in verdicts] == [True, False, True, False]
+    assert all(0 <= v["selected"]["confidence"] <= 1 and isinstance(v["selected"]["abstain"], bool) for v in verdicts)

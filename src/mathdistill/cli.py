@@ -192,11 +192,25 @@ def evaluate(cfg: EvalConfig) -> None:
     """Student x splits x thoughts -> predictions, per-thought accuracy, vote, oracle. Resumable."""
     from .evaluate.run import run_evaluate
 
-    metrics = run_evaluate(cfg, progress=lambda total, initial: progress_bar(total, "generating", initial=initial))
+    from .verifier.apply import VerifierMismatch, evaluation_selector
+
+    try:
+        selector = (evaluation_selector(cfg.verifier, cfg.model, cfg.select)
+                    if cfg.verifier or cfg.select in ("verifier", "verifier_vote") else None)
+        metrics = run_evaluate(cfg, progress=lambda total, initial: progress_bar(total, "generating", initial=initial),
+                               selector=selector)
+    except VerifierMismatch as e:
+        raise UserError(str(e)) from None
     for spec, m in metrics["splits"].items():
         parts = [f"{t} {b['accuracy']:.1%}" for t, b in m["by_thought"].items()]
         typer.echo(f"{spec} ({m['problems']} problems): {', '.join(parts)}, vote {m['vote']['accuracy']:.1%}, "
                    f"plausible vote {m['vote_plausible']['accuracy']:.1%}, oracle {m['oracle']['accuracy']:.1%}")
+        if sel := m.get("selection"):
+            t = sel["at_threshold"]
+            answered = (f"answers {t['coverage']:.1%} of problems, {t['accuracy']:.1%} of them right"
+                        if t.get("accuracy") is not None else "abstains on every problem")
+            typer.echo(f"  select={sel['method']} ({sel['scorer']} verifier): {sel['accuracy']:.1%}; at its "
+                       f"validation threshold it {answered}; AUROC {sel['auroc']}, ECE {sel['ece']}")
     typer.echo(f"{Path(cfg.out) / 'metrics.json'}")
 
 
@@ -261,6 +275,8 @@ class SolveConfig:
     thoughts: Annotated[list[THOUGHT], Field(min_length=1)] = opt(factory=lambda: list(THOUGHTS), sep=",")
     max_new_tokens: Annotated[int, Field(ge=1)] = 160
     policy: POLICY = opt("flexible", help="CoT answer extraction")
+    verifier: str | None = opt(None, help="a verifier of greedy pools: print its answer, confidence and whether "
+                                          "it would abstain")
 
     def validate(self) -> None:
         if not self.question.strip():
@@ -273,6 +289,14 @@ def solve(cfg: SolveConfig) -> None:
 
     if cfg.model == DEMO_MODEL and not Path(cfg.model).exists():
         raise UserError(f"{cfg.model}: no such model directory (run `make demo`, or pass --model)")
+    verifier = None
+    if cfg.verifier:
+        from .verifier.apply import VerifierMismatch, load_for_greedy
+
+        try:
+            verifier = load_for_greedy(cfg.verifier, cfg.model)
+        except VerifierMismatch as e:
+            raise UserError(str(e)) from None
     sol = run_solve(cfg.question, cfg.model, list(cfg.thoughts), cfg.max_new_tokens, cfg.policy)
     for a in sol.answers:
         typer.echo(f"--- {a.thought} ---\n{a.text}\n=> {a.answer if a.answer is not None else 'no answer'}   [{a.work}]")
@@ -281,6 +305,13 @@ def solve(cfg: SolveConfig) -> None:
     p = sol.plausible
     if p and p.answer and p.answer != (v.answer if v else None):
         typer.echo(f"plausible vote: {p.answer} (supported by {', '.join(p.support)}; negative or fractional answers set aside)")
+    if verifier is not None:
+        from .verifier.apply import decide_thoughts
+
+        d = decide_thoughts(verifier, cfg.question, [(a.thought, a.text, a.answer) for a in sol.answers])
+        t = f"{d.threshold:.0%}" if d.threshold is not None else "never (no threshold reached its target)"
+        typer.echo(f"verifier ({verifier.scorer}, {d.method}): {d.answer}, confidence {d.confidence:.0%}; answers from "
+                   f"{t}: {'ABSTAINS' if d.abstain else 'answers'}")
 
 
 config_command(app, "solve", SolveConfig, solve, config_file=False, help=solve.__doc__)
@@ -324,6 +355,9 @@ class ServeConfig:
     policy: POLICY = opt("flexible", help="CoT answer extraction")
     sandbox_workers: Annotated[int, Field(ge=1)] | None = opt(None, help="sandbox workers (default: one per core)")
     backend_options: dict = opt(factory=dict, help="passed to the backend, e.g. --set 'backend_options={parallel: 4}'")
+    verifier: str | None = opt(None, help="a verifier of greedy pools (`mathdistill verifier train`): answers get its "
+                                          "calibrated confidence and abstain below its threshold instead of by "
+                                          "--min-agree")
 
 
 def serve(cfg: ServeConfig) -> None:
@@ -344,8 +378,16 @@ def serve(cfg: ServeConfig) -> None:
                             api_key=api_key)
     except ValueError as e:
         raise UserError(str(e)) from None
+    verifier = None
+    if cfg.verifier:
+        from .verifier.apply import VerifierMismatch, load_for_greedy
+
+        try:
+            verifier = load_for_greedy(cfg.verifier, cfg.model)
+        except VerifierMismatch as e:
+            raise UserError(str(e)) from None
     run(cfg.model, cfg.host, cfg.port, cfg.backend, cfg.backend_options, opts, no_auth=cfg.no_auth,
-        sandbox_workers=cfg.sandbox_workers, say=lambda text: typer.echo(text, err=True))
+        sandbox_workers=cfg.sandbox_workers, say=lambda text: typer.echo(text, err=True), verifier=verifier)
 
 
 config_command(app, "serve", ServeConfig, serve, config_file=False, help=serve.__doc__)

@@ -31,18 +31,18 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field
 
 from .. import datasets as ds
 from ..answers import answers_match, parse_number
-from ..config import BF16, POLICY, THOUGHT, opt, validated
+from ..config import opt, validated
 from ..distill.student import use_bf16
 from ..jsonl import JsonlAppender, RecordError, iter_jsonl_tolerant
 from ..machine import describe as describe_machine
 from ..rationales import Rationale
-from ..thoughts import THOUGHTS, student_prompt
+from ..thoughts import student_prompt
 from ..verify import verify_with_work
 from . import backends
 from .run import CHUNK, GenerationConfig, _backend_options, _problems, model_fingerprint

@@ -71,6 +71,10 @@ class GenerationConfig:
 @dataclass
 class EvalConfig(GenerationConfig):
     out: str = opt("runs/eval/smollm2-etd", help="directory for predictions, verdicts, metrics")
+    select: Literal["vote", "plausible", "verifier", "verifier_vote"] = opt(
+        "vote", help="the answer of a problem: vote, plausible (vote), verifier (best-scored thought), verifier_vote "
+        "(score-weighted vote); the verifier ones add a calibrated confidence and abstention")
+    verifier: str | None = opt(None, help="a trained verifier (default: <model>/verifier) for select=verifier*")
     # grade the predictions already in <out> again (after a change to the grading or the vote) and
     # generate nothing: no model is loaded, and the training record of <out>/metrics.json is kept
     regrade_only: bool = False
@@ -217,8 +221,20 @@ def accuracy_at_agreement(rows: list[dict], n_thoughts: int) -> dict:
 REGRADE_KEEPS = ("model", "splits", "thoughts", "limit", "sample", "sample_seed", "backend", "max_new_tokens")
 
 
-def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None = None) -> dict:
-    """Generate what is missing, grade everything, write verdicts.jsonl and metrics.json."""
+# what a selection layer (`verifier.apply`) adds to a split: (split, problems, graded rows, texts by
+# (id, thought)) -> (its metrics, {id: the selected answer, its confidence, abstain}); injected by the
+# caller so that evaluation does not depend on the verifier built above it
+Selector = Callable[[str, list[ds.Problem], list[dict], dict[tuple[str, str], str]], tuple[dict, dict[str, dict]]]
+
+
+def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None = None,
+                 selector: Selector | None = None) -> dict:
+    """Generate what is missing, grade everything, write verdicts.jsonl and metrics.json. With a
+    `selector`, each split also gets `selection` (cfg.select's accuracy, coverage, calibration) and
+    each graded row its `selected` answer."""
+    if cfg.select in ("verifier", "verifier_vote") and selector is None:
+        raise ValueError(f"select={cfg.select} needs the verifier: run it through `mathdistill evaluate` or pass "
+                         "selector=verifier.apply.evaluation_selector(cfg)")
     validated(cfg)
     out = Path(cfg.out)
     earlier = {}
@@ -249,6 +265,10 @@ def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None 
         ids = {p.id for p in ps}
         split_records = [r for (pid, _), r in records.items() if pid in ids]
         metrics["splits"][spec], rows = score_split(split_records, ps, cfg.thoughts, cfg.policy, cfg.workers)
+        if selector is not None:
+            texts = {(pid, t): r.text for (pid, t), r in records.items() if pid in ids}
+            metrics["splits"][spec]["selection"], chosen = selector(spec, ps, rows, texts)
+            rows = [{**r, "selected": chosen[r["id"]]} for r in rows]
         all_rows += rows
     (out / "verdicts.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in all_rows))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -46,7 +46,7 @@ def check_bind(host: str, api_key: str | None, no_auth: bool) -> None:
 
 def run(model: str, host: str = "127.0.0.1", port: int = 8000, backend: str = "transformers",
         backend_options: dict | None = None, options: ServeOptions | None = None, no_auth: bool = False,
-        sandbox_workers: int | None = None, say: Callable[[str], None] = print) -> None:
+        sandbox_workers: int | None = None, say: Callable[[str], None] = print, verifier=None) -> None:
     """Load the model, start the sandbox, then listen (so the port answers only once ready)."""
     import uvicorn
 
@@ -61,7 +61,7 @@ def run(model: str, host: str = "127.0.0.1", port: int = 8000, backend: str = "t
     try:
         be.generate(["Question: What is 1 + 1?\nLet's think step by step.\n"], 2)  # warm-up: the first call is slow
         with Sandbox(workers=sandbox_workers) as sandbox:
-            app = create_app(be, sandbox, options, model=model, backend_name=backend)
+            app = create_app(be, sandbox, options, model=model, backend_name=backend, verifier=verifier)
             auth = "bearer token" if options.api_key else "none"
             say(f"serving on http://{host if ':' not in host else f'[{host}]'}:{port}/ (auth: {auth}; docs at /docs)")
             uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

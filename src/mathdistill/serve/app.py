@@ -36,6 +36,7 @@ from .models import (
     ThoughtResult,
     Timing,
     Verification,
+    VerifierResult,
     VoteResult,
 )
 from .queue import GenerationFailed, GenerationQueue, GenerationTimeout, QueueFull
@@ -82,13 +83,22 @@ def _vote_result(v: Vote) -> VoteResult:
     return VoteResult(answer=v.answer, agree=len(v.support), support=list(v.support), voters=v.voters)
 
 
-def decide(results: dict[str, ThoughtResult], min_agree: int) -> dict:
-    """The vote over the thoughts' answers, whether to abstain, and the plausible vote."""
+def decide(results: dict[str, ThoughtResult], min_agree: int, question: str = "", verifier=None) -> dict:
+    """The vote over the thoughts' answers, the plausible vote, and whether to abstain: by the
+    verifier's calibrated confidence when there is one (`verifier.apply`), else by agreement."""
     given = {t: r.answer for t, r in results.items()}
     v, p = vote(given), plausible_vote(given)
-    return {"vote": v.answer, "agree": len(v.support), "support": list(v.support), "voters": v.voters,
-            "abstain": v.answer is None or len(v.support) < min_agree, "min_agree": min_agree,
-            "plausible_vote": _vote_result(p)}
+    out = {"vote": v.answer, "agree": len(v.support), "support": list(v.support), "voters": v.voters,
+           "abstain": v.answer is None or len(v.support) < min_agree, "min_agree": min_agree,
+           "plausible_vote": _vote_result(p)}
+    if verifier is not None and set(results) == set(verifier.meta.get("read", {}).get("thoughts", results)):
+        from ..verifier.apply import decide_thoughts
+
+        d = decide_thoughts(verifier, question, [(t, r.rationale, r.answer) for t, r in results.items()])
+        out["verifier"] = VerifierResult(answer=d.answer, confidence=d.confidence, abstain=d.abstain,
+                                         threshold=d.threshold, method=d.method, scorer=verifier.scorer)
+        out["abstain"] = d.abstain
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,8 +180,10 @@ def _page() -> tuple[str, str]:
 
 
 def create_app(backend, sandbox, options: ServeOptions | None = None, model: str | None = None,
-               backend_name: str | None = None) -> FastAPI:
-    """The app around a loaded backend (`evaluate.backends.open_backend`) and a started sandbox."""
+               backend_name: str | None = None, verifier=None) -> FastAPI:
+    """The app around a loaded backend (`evaluate.backends.open_backend`) and a started sandbox;
+    with a `verifier.Verifier` (of greedy pools: `verifier.apply.load_for_greedy`), answers carry its
+    calibrated confidence and abstain by its threshold."""
     options = options or ServeOptions()
     model = model or getattr(backend, "model", "?")
     backend_name = backend_name or getattr(backend, "name", type(backend).__name__)
@@ -225,7 +237,7 @@ def create_app(backend, sandbox, options: ServeOptions | None = None, model: str
         return Info(model=model, backend=backend_name, thoughts=list(THOUGHTS), min_agree=options.min_agree,
                     max_question_chars=options.max_question_chars, max_body_bytes=options.max_body_bytes,
                     timeout_s=options.timeout, max_new_tokens=options.max_new_tokens, cot_policy=options.policy,
-                    auth=options.api_key is not None)
+                    auth=options.api_key is not None, verifier=_describe(verifier))
 
     @app.post("/v1/solve", response_model=SolveResponse, tags=["solve"], responses={
         400: {"model": ErrorBody, "description": "not JSON"},
@@ -254,18 +266,18 @@ def create_app(backend, sandbox, options: ServeOptions | None = None, model: str
             raise HTTPException(500, str(e)) from None
         t1 = time.monotonic()
 
-        def verify() -> dict[str, ThoughtResult]:
-            return {t: check(t, text, checker) for t, text in zip(thoughts, gen.texts)}
+        def verify() -> tuple[dict[str, ThoughtResult], dict]:
+            results = {t: check(t, text, checker) for t, text in zip(thoughts, gen.texts)}
+            return results, decide(results, options.min_agree, question, verifier)
 
         try:
-            results = await asyncio.to_thread(verify)
+            results, decision = await asyncio.to_thread(verify)
         except Exception as e:
             log.exception("verification failed")
             raise HTTPException(500, f"verification failed: {type(e).__name__}") from None
         t2 = time.monotonic()
         return SolveResponse(
-            question=question, model=model, backend=backend_name, thoughts=results,
-            **decide(results, options.min_agree),
+            question=question, model=model, backend=backend_name, thoughts=results, **decision,
             timing=Timing(queued=round(gen.queued_s, 4), generation=round(gen.generate_s, 4), batch=gen.batch_size,
                           verification=round(t2 - t1, 4), total=round(t2 - t0, 4)))
 
@@ -276,6 +288,14 @@ def create_app(backend, sandbox, options: ServeOptions | None = None, model: str
 
     app.add_middleware(Guard, api_key=options.api_key, max_body=options.max_body_bytes)
     return app
+
+
+def _describe(verifier) -> str | None:
+    if verifier is None:
+        return None
+    t = (verifier.thresholds.get(verifier.method) or {}).get("threshold")
+    return (f"{verifier.scorer} verifier, {verifier.method}, "
+            + (f"answers at confidence >= {t:.2f}" if t is not None else "never confident enough to answer"))
 
 
 def _swagger_assets():

@@ -67,6 +67,17 @@ class Timing(BaseModel):
     total: float
 
 
+class VerifierResult(BaseModel):
+    answer: str | None = Field(description="the verifier's selection among the thoughts' answers")
+    confidence: float = Field(description="calibrated probability that `answer` is right (on the verifier's "
+                                          "validation problems)")
+    abstain: bool = Field(description="true when `confidence` is below `threshold`")
+    threshold: float | None = Field(description="the lowest confidence at which the verifier's validation answers "
+                                                "reached its target accuracy; null: it never answers")
+    method: str = Field(description="verifier (best-scored thought) or verifier_vote (score-weighted vote), ...")
+    scorer: str
+
+
 class SolveResponse(BaseModel):
     question: str
     model: str
@@ -77,11 +88,15 @@ class SolveResponse(BaseModel):
     agree: int = Field(description="the number of thoughts that agree with `vote`")
     support: list[Thought] = Field(description="the thoughts that agree with `vote`")
     voters: int = Field(description="thoughts that produced a readable answer")
-    abstain: bool = Field(description="true when fewer than `min_agree` thoughts agree: the answer is not "
-                                      "trustworthy enough to give")
+    abstain: bool = Field(description="true when the answer is not trustworthy enough to give: with a verifier, "
+                                      "its decision (`verifier.abstain`); without one, fewer than `min_agree` "
+                                      "thoughts agree")
     min_agree: int = Field(description="the server's agreement threshold")
     plausible_vote: VoteResult = Field(description="the same vote over the most plausible answers only (whole "
                                                    "numbers >= 0 first, then other numbers >= 0, then negatives)")
+    verifier: VerifierResult | None = Field(None, description="the verifier's answer and confidence (servers "
+                                                              "started with --verifier, when the request asks for "
+                                                              "the thoughts it was trained on)")
     timing: Timing
 
 
@@ -103,6 +118,7 @@ class Info(BaseModel):
     max_new_tokens: int
     cot_policy: str
     auth: bool
+    verifier: str | None = None  # "<scorer> verifier, <method>, threshold <t>" when the server has one
 
 
 class ErrorBody(BaseModel):

@@ -39,7 +39,7 @@ from ..rendering import figure, md_table, save_figure
 from ..thoughts import THOUGHTS
 from . import metrics as M
 from .logistic import Logistic
-from .model import CROSS_ENCODER_DIR, SCORERS, Pool, Verifier, pool_matrix
+from .model import CROSS_ENCODER_DIR, Verifier, pool_matrix
 from .select import METHODS, select
 
 SCORES = "scores.jsonl.gz"
@@ -73,12 +73,13 @@ def load_pools(sources: Sequence[str], thoughts: Sequence[str], k: int | None) -
     """Every problem whose pool is complete: each of `thoughts` with samples 0..k-1 (k: the largest
     complete k of the files when None). Returns the pools and what was read and left out."""
     rows: dict[tuple[str, str], dict[tuple[str, int], dict]] = defaultdict(dict)
-    models = set()
+    models, temperatures = set(), set()
     for src in sources:
         for r in iter_jsonl_tolerant(candidates_file(src)):
             if r["thought"] in thoughts:
                 rows[(r["split"], r["id"])][(r["thought"], r["sample"])] = r
                 models.add(r.get("fingerprint") or r.get("model"))
+                temperatures.add(r.get("temperature"))
     if not rows:
         raise RecordError(f"{', '.join(sources)}: no candidates of the thoughts {', '.join(thoughts)}")
     if k is None:
@@ -97,7 +98,8 @@ def load_pools(sources: Sequence[str], thoughts: Sequence[str], k: int | None) -
             continue
         pools.append(ProblemPool(spec, pid, questions[spec][pid], [cands[w] for w in wanted]))
     return pools, {"problems": len(pools), "incomplete": incomplete, "k": k, "thoughts": list(thoughts),
-                   "generations_per_problem": k * len(thoughts), "models": sorted(m for m in models if m)}
+                   "generations_per_problem": k * len(thoughts), "models": sorted(m for m in models if m),
+                   "temperatures": sorted(t for t in temperatures if t is not None)}
 
 
 def is_validation(problem_id: str, fraction: float, seed: int) -> bool:
