@@ -283,20 +283,25 @@ class SolveConfig:
             raise ValueError("question: expected a math word problem, got an empty text")
 
 
+def _greedy_verifier(path: str | None, model: str):
+    """The verifier `solve` and `serve` use (None without --verifier); a mismatch is a user error."""
+    if not path:
+        return None
+    from .verifier.apply import VerifierMismatch, load_for_greedy
+
+    try:
+        return load_for_greedy(path, model)
+    except VerifierMismatch as e:
+        raise UserError(str(e)) from None
+
+
 def solve(cfg: SolveConfig) -> None:
     """Answer one question with each thought, show the verified work and the vote."""
     from .solve import solve as run_solve
 
     if cfg.model == DEMO_MODEL and not Path(cfg.model).exists():
         raise UserError(f"{cfg.model}: no such model directory (run `make demo`, or pass --model)")
-    verifier = None
-    if cfg.verifier:
-        from .verifier.apply import VerifierMismatch, load_for_greedy
-
-        try:
-            verifier = load_for_greedy(cfg.verifier, cfg.model)
-        except VerifierMismatch as e:
-            raise UserError(str(e)) from None
+    verifier = _greedy_verifier(cfg.verifier, cfg.model)
     sol = run_solve(cfg.question, cfg.model, list(cfg.thoughts), cfg.max_new_tokens, cfg.policy)
     for a in sol.answers:
         typer.echo(f"--- {a.thought} ---\n{a.text}\n=> {a.answer if a.answer is not None else 'no answer'}   [{a.work}]")
@@ -378,14 +383,7 @@ def serve(cfg: ServeConfig) -> None:
                             api_key=api_key)
     except ValueError as e:
         raise UserError(str(e)) from None
-    verifier = None
-    if cfg.verifier:
-        from .verifier.apply import VerifierMismatch, load_for_greedy
-
-        try:
-            verifier = load_for_greedy(cfg.verifier, cfg.model)
-        except VerifierMismatch as e:
-            raise UserError(str(e)) from None
+    verifier = _greedy_verifier(cfg.verifier, cfg.model)
     run(cfg.model, cfg.host, cfg.port, cfg.backend, cfg.backend_options, opts, no_auth=cfg.no_auth,
         sandbox_workers=cfg.sandbox_workers, say=lambda text: typer.echo(text, err=True), verifier=verifier)
 

@@ -15,9 +15,9 @@ app = typer.Typer(help="A verifier over sampled candidates: select an answer, ca
 
 
 def _bar(desc: str, total: int):
-    from ..cli import progress_bar
+    from tqdm import tqdm
 
-    return progress_bar(total, desc)
+    return tqdm(total=total or None, desc=desc, unit="rec", file=sys.stderr, dynamic_ncols=True)
 
 
 def _pct(x: float | None) -> str:
