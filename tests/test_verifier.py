@@ -263,6 +263,22 @@ def test_config_checks():
         load_pools(["/nonexistent/run"], ["pot"], None)
 
 
+def test_pools_are_complete_and_of_one_student(tmp_path):
+    a = synthetic(tmp_path / "a", "mawps-asdiv-a:train", 5, k=3)
+    rows = [json.loads(line) for line in (tmp_path / "a" / "candidates.jsonl").read_text().splitlines()]
+    short = [r for r in rows if not (r["id"] == rows[0]["id"] and r["thought"] == "eot" and r["sample"] == 2)]
+    (tmp_path / "a" / "candidates.jsonl").write_text("".join(json.dumps(r) + "\n" for r in short))
+    pools, read = load_pools([a], ["cot", "pot", "eot"], None)
+    assert (read["k"], read["problems"], read["incomplete"]) == (3, 4, 1)  # a stopped run's short problem
+    assert all(len(p.candidates) == 9 for p in pools)
+    assert load_pools([a], ["cot", "pot", "eot"], 2)[1]["problems"] == 5
+    b = synthetic(tmp_path / "b", "mawps-asdiv-a:train", 5, model="other", seed=9)
+    rows = [json.loads(line) for line in (tmp_path / "b" / "candidates.jsonl").read_text().splitlines()]
+    (tmp_path / "b" / "candidates.jsonl").write_text("".join(json.dumps({**r, "fingerprint": "g"}) + "\n" for r in rows))
+    with pytest.raises(RecordError, match="2 different students"):
+        load_pools([a, b], ["cot", "pot", "eot"], None)
+
+
 # ---------------------------------------------------------------------------------------------
 # the cross-encoder scorer, on a tiny random encoder
 

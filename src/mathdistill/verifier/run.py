@@ -82,9 +82,11 @@ def load_pools(sources: Sequence[str], thoughts: Sequence[str], k: int | None) -
                 temperatures.add(r.get("temperature"))
     if not rows:
         raise RecordError(f"{', '.join(sources)}: no candidates of the thoughts {', '.join(thoughts)}")
-    if k is None:
-        per = [min(sum(1 for (t, _) in c if t == th) for th in thoughts) for c in rows.values()]
-        k = max(1, min(per))
+    if len(models) > 1:
+        raise RecordError(f"{', '.join(sources)}: candidates of {len(models)} different students or weights "
+                          f"({', '.join(sorted(map(str, models)))}); a verifier judges one student's candidates")
+    if k is None:  # the run's k: problems a stopped run left short are counted as incomplete
+        k = max(1, max(min(sum(1 for (t, _) in c if t == th) for th in thoughts) for c in rows.values()))
     questions = {}
     pools, incomplete = [], 0
     for (spec, pid), cands in rows.items():
@@ -219,7 +221,7 @@ def run_train(cfg: VerifierTrainConfig, progress: Callable[[str, int], object] |
     validated(cfg)
     pools, read = load_pools(cfg.candidates, cfg.thoughts, cfg.k)
     splits = sorted({p.split for p in pools})
-    leaked = [s for s in splits if s in ds.EVAL_SPLITS]
+    leaked = [s for s in splits if s.split("+")[0] in ds.EVAL_SPLITS]  # svamp:test+distractors too
     if leaked:
         raise RecordError(f"{', '.join(cfg.candidates)}: candidates of evaluation split(s) {', '.join(leaked)}; a "
                           "verifier is trained on the student's training problems only (sample --split <train split>)")
