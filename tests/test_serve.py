@@ -554,16 +554,18 @@ def greedy_verifier(threshold):
 
 def test_a_verifier_gives_confidence_and_decides_abstention(sandbox):
     split = {"pot": "ans = 3 * 4", "eot": "ans = 3 + 4 + 1", "cot": "The answer is 9."}
-    for texts, verifier, answer, confidence, abstain in [
-            (RIGHT, greedy_verifier(0.5), "7", 1.0, False),
-            (split, greedy_verifier(0.5), "8", 0.3333, True),  # three answers of equal weight: EoT's first
-            (split, greedy_verifier(0.3), "8", 0.3333, False),
-            (RIGHT, greedy_verifier(None), "7", 1.0, True)]:  # a verifier that never reached its target
+    for texts, verifier, answer, support, confidence, abstain in [
+            (RIGHT, greedy_verifier(0.5), "7", ["eot", "pot", "cot"], 1.0, False),
+            (split, greedy_verifier(0.5), "8", ["eot"], 0.3333, True),  # three answers of equal weight: EoT's first
+            (split, greedy_verifier(0.3), "8", ["eot"], 0.3333, False),
+            (RIGHT, greedy_verifier(None), "7", ["eot", "pot", "cot"], 1.0, True)]:  # it never reached its target
         app = create_app(FakeBackend(texts), sandbox, ServeOptions(min_agree=1), verifier=verifier)
         with TestClient(app) as c:
             j = c.post("/v1/solve", json={"question": QUESTION}).json()
             info = c.get("/v1/info").json()
         assert j["verifier"]["answer"] == answer and j["verifier"]["confidence"] == confidence
+        assert (j["vote"], j["support"], j["agree"]) == (answer, support, len(support))  # `vote`: the selected answer
+        assert j["majority"]["answer"] == answer and j["verifier"]["support"] == support
         assert j["abstain"] is abstain and j["verifier"]["abstain"] is abstain  # min_agree=1 is overruled
         assert j["verifier"]["scorer"] == "agreement" and info["verifier"].startswith("agreement verifier")
     app = create_app(FakeBackend(RIGHT), sandbox, ServeOptions(), verifier=greedy_verifier(0.5))

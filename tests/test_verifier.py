@@ -171,7 +171,8 @@ def trained(tmp_path_factory):
     train = synthetic(root / "train", "mawps-asdiv-a:train", 400, seed=1)
     out = {}
     for scorer in ("agreement", "features", "features_no_agreement"):
-        cfg = VerifierTrainConfig(candidates=[train], scorer=scorer, out=str(root / scorer), target_accuracy=0.7)
+        cfg = VerifierTrainConfig(candidates=[train], scorer=scorer, out=str(root / scorer), target_accuracy=0.7,
+                                  eval_splits=["svamp:test"])
         out[scorer] = (run_train(cfg), root / scorer)
     return root, train, out
 
@@ -184,20 +185,33 @@ def test_train_holds_out_validation_by_problem(trained):
     v = Verifier.load(path)
     assert v.scorer == "features" and set(v.calibration) == {"vote", "plausible", "verifier", "verifier_vote"}
     assert v.meta["trained_on"] == ["mawps-asdiv-a:train"]
-    assert is_validation("some-id", 0.2, 0) == is_validation("some-id", 0.2, 0)
+    share = sum(is_validation(f"id-{i}", 0.2, 0) for i in range(5000)) / 5000
+    assert 0.18 < share < 0.22
+    assert [is_validation(f"id-{i}", 0.2, 0) for i in range(100)] != [is_validation(f"id-{i}", 0.2, 1) for i in range(100)]
     # the features scorer separates right from wrong better than agreement alone on its validation part
     assert info["validation"]["verifier"]["auroc"] > out["agreement"][0]["validation"]["verifier"]["auroc"]
 
 
-def test_threshold_comes_from_validation_only(trained, tmp_path):
+def test_calibration_and_threshold_come_from_validation_only(trained, tmp_path):
     root, train, out = trained
     v = Verifier.load(out["features"][1])
     pools, _ = load_pools([train], ["cot", "pot", "eot"], None)
     val = [p for p in pools if is_validation(p.id, 0.2, 0)]
     scores = v.score_pools([(p.question, p.candidates) for p in val])
     sels = [select(p.candidates, s, "verifier_vote") for p, s in zip(val, scores)]
-    conf = [v.calibrated("verifier_vote", s.confidence) if s.answer is not None else 0.0 for s in sels]
+    answered = [s for s in sels if s.answer is not None]
+    platt = Logistic.fit(np.asarray([[s.confidence] for s in answered]), np.asarray([s.correct for s in answered]),
+                         l2=1e-2)  # refitted on the validation problems alone
+    assert np.allclose(platt.weights, v.calibration["verifier_vote"].weights)
+    conf = [float(platt.predict(np.asarray([s.confidence]))[0]) if s.answer is not None else None for s in sels]
     assert M.choose_threshold(conf, [s.correct for s in sels], 0.7) == v.thresholds["verifier_vote"]
+
+
+def test_scores_do_not_read_the_labels(trained):
+    v = Verifier.load(trained[2]["features"][1])
+    pools, _ = load_pools([trained[1]], ["cot", "pot", "eot"], None)
+    flipped = [(p.question, [{**c, "correct": not c["correct"], "reason": "?"} for c in p.candidates]) for p in pools]
+    assert v.score_pools([(p.question, p.candidates) for p in pools]) == v.score_pools(flipped)
 
 
 def test_training_refuses_evaluation_splits(tmp_path):
@@ -336,7 +350,7 @@ def test_evaluate_select_verifier_adds_confidence_and_abstention(tmp_path):
     rows = [json.loads(line) for line in (train / "candidates.jsonl").read_text().splitlines()]
     (train / "candidates.jsonl").write_text("".join(json.dumps({**r, "temperature": 0.0}) + "\n" for r in rows))
     run_train(VerifierTrainConfig(candidates=[str(train)], out=str(tmp_path / "student" / "verifier"),
-                                  target_accuracy=0.6))
+                                  target_accuracy=0.6, eval_splits=["svamp:test"]))
     problems = ds.load("svamp:test")[:4]
     texts = {"pot": "ans = {a}", "eot": "ans = {a}", "cot": "The answer is {a}."}
     out = tmp_path / "eval"
@@ -355,3 +369,43 @@ def test_evaluate_select_verifier_adds_confidence_and_abstention(tmp_path):
     verdicts = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines()]
     assert [v["selected"]["correct"] for v in verdicts] == [True, False, True, False]
     assert all(0 <= v["selected"]["confidence"] <= 1 and isinstance(v["selected"]["abstain"], bool) for v in verdicts)
+
+
+def test_edge_cases_of_calibration_and_abstention(tmp_path):
+    from mathdistill.verifier.run import platt
+
+    const, why = platt(np.asarray([0.2, 0.9, 0.5]), np.asarray([1.0, 1.0, 1.0]))
+    assert why.startswith("constant: every") and const.predict(np.asarray([0.1]))[0] == pytest.approx(4 / 5)
+    backwards, why = platt(np.asarray([0.9, 0.8, 0.2, 0.1] * 5), np.asarray([0.0, 0.0, 1.0, 1.0] * 5))
+    assert why.startswith("constant: higher scores") and backwards.weights == [0.0]
+    v = Verifier(scorer="agreement", thresholds={"verifier_vote": {"threshold": 0.5}})
+    nothing = v.decide("q 1 2", [cand(t, None) for t in ("cot", "pot", "eot")])
+    assert (nothing.answer, nothing.confidence, nothing.abstain) == (None, None, True)
+    # problems with no answer never count as answered, whatever the threshold
+    assert M.answered_at([None, 0.2, 0.9], [False, False, True], 0.0)["answered"] == 2
+    assert M.choose_threshold([None] * 5 + [0.9] * 20, [False] * 5 + [True] * 20, 0.8)["threshold"] == 0.9
+    assert M.ece([None, 0.9], [False, True]) == pytest.approx(0.1)
+
+
+def test_evaluation_checks_the_pools_and_the_guard(trained, tmp_path):
+    root, _, out = trained
+    k1 = synthetic(tmp_path / "k1", "svamp:test", 20, k=1)
+    with pytest.raises(RecordError, match=r"calibrated on pools of k=2, these candidates have k=1"):
+        run_verifier_eval(VerifierEvalConfig(candidates=[k1], verifiers=[str(out["features"][1])], out=str(tmp_path / "e")))
+    gsm = synthetic(tmp_path / "gsm", "gsm8k:test", 20)
+    with pytest.raises(RecordError, match=r"not checked against gsm8k:test: train it with --eval-split gsm8k:test"):
+        run_verifier_eval(VerifierEvalConfig(candidates=[gsm], verifiers=[str(out["features"][1])], out=str(tmp_path / "e")))
+
+
+def test_training_leaves_out_duplicates_of_evaluation_questions(tmp_path):
+    train = synthetic(tmp_path / "train", "mawps-asdiv-a:train", 300, seed=5)
+    info = run_train(VerifierTrainConfig(candidates=[train], out=str(tmp_path / "v"), eval_splits=["multiarith:test"]))
+    assert info["contamination"]["left_out"] > 0  # MAWPS holds MultiArith: those problems are kept out
+    assert info["fit_problems"] + info["validation_problems"] == 300 - info["contamination"]["left_out"]
+    assert info["guarded"] == ["multiarith:test"]
+    svamp = tmp_path / "svamp"
+    synthetic(svamp, "svamp:test", 20)
+    rows = (svamp / "candidates.jsonl").read_text()
+    (svamp / "candidates.jsonl").write_text(rows.replace('"svamp:test"', '"SVAMP:test"'))  # names are normalised
+    with pytest.raises(RecordError, match="evaluation split.*SVAMP:test"):
+        run_train(VerifierTrainConfig(candidates=[str(svamp)], out=str(tmp_path / "v2"), eval_splits=["svamp:test"]))

@@ -315,8 +315,9 @@ def solve(cfg: SolveConfig) -> None:
 
         d = decide_thoughts(verifier, cfg.question, [(a.thought, a.text, a.answer) for a in sol.answers])
         t = f"{d.threshold:.0%}" if d.threshold is not None else "never (no threshold reached its target)"
-        typer.echo(f"verifier ({verifier.scorer}, {d.method}): {d.answer}, confidence {d.confidence:.0%}; answers from "
-                   f"{t}: {'ABSTAINS' if d.abstain else 'answers'}")
+        sure = f"confidence {d.confidence:.0%}" if d.confidence is not None else "no answer"
+        typer.echo(f"verifier ({verifier.scorer}, {d.method}): {d.answer}, {sure}; answers from {t}: "
+                   f"{'ABSTAINS' if d.abstain else 'answers'}")
 
 
 config_command(app, "solve", SolveConfig, solve, config_file=False, help=solve.__doc__)

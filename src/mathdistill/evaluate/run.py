@@ -71,10 +71,11 @@ class GenerationConfig:
 @dataclass
 class EvalConfig(GenerationConfig):
     out: str = opt("runs/eval/smollm2-etd", help="directory for predictions, verdicts, metrics")
-    select: Literal["vote", "plausible", "verifier", "verifier_vote"] = opt(
-        "vote", help="the answer of a problem: vote, plausible (vote), verifier (best-scored thought), verifier_vote "
-        "(score-weighted vote); the verifier ones add a calibrated confidence and abstention")
-    verifier: str | None = opt(None, help="a trained verifier (default: <model>/verifier) for select=verifier*")
+    select: Literal["vote", "plausible", "verifier", "verifier_vote"] | None = opt(
+        None, help="with a verifier, the selection it judges: vote, plausible (vote), verifier (best-scored thought), "
+        "verifier_vote (score-weighted vote); default: the verifier's own. metrics.json gets its accuracy, calibrated "
+        "confidence and abstention")
+    verifier: str | None = opt(None, help="a verifier of greedy pools (default for select=verifier*: <model>/verifier)")
     # grade the predictions already in <out> again (after a change to the grading or the vote) and
     # generate nothing: no model is loaded, and the training record of <out>/metrics.json is kept
     regrade_only: bool = False

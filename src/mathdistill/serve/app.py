@@ -84,20 +84,22 @@ def _vote_result(v: Vote) -> VoteResult:
 
 
 def decide(results: dict[str, ThoughtResult], min_agree: int, question: str = "", verifier=None) -> dict:
-    """The vote over the thoughts' answers, the plausible vote, and whether to abstain: by the
-    verifier's calibrated confidence when there is one (`verifier.apply`), else by agreement."""
+    """The selected answer (`vote`) and whether to abstain, the plausible and the plain vote: with a
+    verifier (`verifier.apply`) its selection and calibrated confidence decide, else the majority and
+    the agreement rule."""
     given = {t: r.answer for t, r in results.items()}
     v, p = vote(given), plausible_vote(given)
     out = {"vote": v.answer, "agree": len(v.support), "support": list(v.support), "voters": v.voters,
            "abstain": v.answer is None or len(v.support) < min_agree, "min_agree": min_agree,
-           "plausible_vote": _vote_result(p)}
+           "plausible_vote": _vote_result(p), "majority": _vote_result(v)}
     if verifier is not None and set(results) == set(verifier.meta.get("read", {}).get("thoughts", results)):
         from ..verifier.apply import decide_thoughts
 
         d = decide_thoughts(verifier, question, [(t, r.rationale, r.answer) for t, r in results.items()])
         out["verifier"] = VerifierResult(answer=d.answer, confidence=d.confidence, abstain=d.abstain,
-                                         threshold=d.threshold, method=d.method, scorer=verifier.scorer)
-        out["abstain"] = d.abstain
+                                         threshold=d.threshold, support=list(d.agreeing), method=d.method,
+                                         scorer=verifier.scorer)
+        out.update(vote=d.answer, agree=len(d.agreeing), support=list(d.agreeing), abstain=d.abstain)
     return out
 
 

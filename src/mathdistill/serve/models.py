@@ -69,11 +69,13 @@ class Timing(BaseModel):
 
 class VerifierResult(BaseModel):
     answer: str | None = Field(description="the verifier's selection among the thoughts' answers")
-    confidence: float = Field(description="calibrated probability that `answer` is right (on the verifier's "
-                                          "validation problems)")
-    abstain: bool = Field(description="true when `confidence` is below `threshold`")
+    confidence: float | None = Field(description="calibrated probability that `answer` is right (calibrated on "
+                                                 "the verifier's validation problems); null without an answer")
+    abstain: bool = Field(description="true without an answer, when the verifier has no threshold (it never "
+                                      "reached its target accuracy on validation), or below `threshold`")
     threshold: float | None = Field(description="the lowest confidence at which the verifier's validation answers "
                                                 "reached its target accuracy; null: it never answers")
+    support: list[Thought] = Field(description="the thoughts whose answers agree with `answer`")
     method: str = Field(description="verifier (best-scored thought) or verifier_vote (score-weighted vote), ...")
     scorer: str
 
@@ -83,8 +85,9 @@ class SolveResponse(BaseModel):
     model: str
     backend: str
     thoughts: dict[Thought, ThoughtResult] = Field(description="per thought: rationale, answer, verification")
-    vote: str | None = Field(description="the selected answer: the majority of the thoughts' answers "
-                                            "(equal under the answer policy); null when no thought answered")
+    vote: str | None = Field(description="the selected answer: the majority of the thoughts' answers (equal under "
+                                         "the answer policy), or with a verifier its selection (`verifier`); null "
+                                         "when no thought answered")
     agree: int = Field(description="the number of thoughts that agree with `vote`")
     support: list[Thought] = Field(description="the thoughts that agree with `vote`")
     voters: int = Field(description="thoughts that produced a readable answer")
@@ -94,6 +97,7 @@ class SolveResponse(BaseModel):
     min_agree: int = Field(description="the server's agreement threshold")
     plausible_vote: VoteResult = Field(description="the same vote over the most plausible answers only (whole "
                                                    "numbers >= 0 first, then other numbers >= 0, then negatives)")
+    majority: VoteResult = Field(description="the plain majority vote, whatever selected `vote`")
     verifier: VerifierResult | None = Field(None, description="the verifier's answer and confidence (servers "
                                                               "started with --verifier, when the request asks for "
                                                               "the thoughts it was trained on)")

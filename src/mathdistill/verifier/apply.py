@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .. import datasets as ds
 from .model import Decision, Verifier
-from .run import ProblemPool, selection_metrics
+from ..jsonl import RecordError
+from .run import ProblemPool, check_fit, selection_metrics
 
 
 class VerifierMismatch(ValueError):
@@ -38,14 +39,19 @@ def load_for_greedy(path: str | None, model: str) -> Verifier:
     return v
 
 
-def evaluation_selector(verifier: str | None, model: str, method: str):
-    """A `evaluate.run.Selector` for `run_evaluate`: `method`'s selection over a problem's greedy thoughts."""
+def evaluation_selector(verifier: str | None, model: str, method: str | None = None):
+    """An `evaluate.run.Selector` for `run_evaluate`: `method`'s selection (default: the verifier's
+    own) over a problem's greedy thoughts, with the verifier's calibration and threshold."""
     v = load_for_greedy(verifier, model)
+    method = method or v.method
 
     def selector(spec: str, problems: list[ds.Problem], rows: list[dict],
                  texts: dict[tuple[str, str], str]) -> tuple[dict, dict[str, dict]]:
-        if spec in v.meta.get("trained_on", []):
-            raise VerifierMismatch(f"{v.path} was trained on {spec}: evaluate it on other problems")
+        thoughts = sorted({t for r in rows for t in r["thoughts"]})
+        try:
+            check_fit(v, str(v.path), [spec], {**v.meta.get("read", {}), "thoughts": thoughts})
+        except RecordError as e:
+            raise VerifierMismatch(str(e)) from None
         questions = {p.id: p.question for p in problems}
         pools = [ProblemPool(spec, r["id"], questions[r["id"]],
                              [{"thought": t, "sample": 0, "answer": g["answer"], "correct": g["correct"],

@@ -4,7 +4,9 @@ abstention threshold, chosen on validation data only.
 Every function takes parallel sequences: a confidence per item (higher: more likely right) and
 whether the item is right. Ties in confidence are kept together: an item is answered exactly when
 its confidence reaches the threshold, so two items with one confidence are answered or abstained
-on together, as a deployed rule would.
+on together, as a deployed rule would. An item with confidence None has nothing to answer with (no
+candidate gave a number): it is never answered, whatever the threshold, but it still counts in the
+coverage's denominator; calibration (ECE, reliability) is measured over the items with an answer.
 """
 
 from __future__ import annotations
@@ -15,9 +17,15 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def auroc(scores: Sequence[float], right: Sequence[bool]) -> float | None:
-    """The chance that a random right item scores above a random wrong one (ties count half);
-    None when either class is empty."""
+def _with_answer(confidence: Sequence[float | None], right: Sequence[bool]) -> tuple[list[float], list[bool]]:
+    pairs = [(c, r) for c, r in zip(confidence, right) if c is not None]
+    return [c for c, _ in pairs], [r for _, r in pairs]
+
+
+def auroc(scores: Sequence[float | None], right: Sequence[bool]) -> float | None:
+    """The chance that a random right item scores above a random wrong one (ties count half), over
+    the items with a score; None when either class is empty."""
+    scores, right = _with_answer(scores, right)
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(right, dtype=bool)
     pos, neg = int(y.sum()), int((~y).sum())
@@ -36,8 +44,9 @@ def auroc(scores: Sequence[float], right: Sequence[bool]) -> float | None:
     return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
-def reliability(confidence: Sequence[float], right: Sequence[bool], bins: int = 10) -> list[dict]:
+def reliability(confidence: Sequence[float | None], right: Sequence[bool], bins: int = 10) -> list[dict]:
     """Equal-width bins over [0, 1]: per bin the count, the mean confidence and the accuracy."""
+    confidence, right = _with_answer(confidence, right)
     c = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
     y = np.asarray(right, dtype=np.float64)
     index = np.minimum((c * bins).astype(int), bins - 1)
@@ -51,18 +60,18 @@ def reliability(confidence: Sequence[float], right: Sequence[bool], bins: int = 
     return out
 
 
-def ece(confidence: Sequence[float], right: Sequence[bool], bins: int = 10) -> float:
+def ece(confidence: Sequence[float | None], right: Sequence[bool], bins: int = 10) -> float:
     """Expected calibration error: the count-weighted mean |accuracy - confidence| over the bins."""
-    n = len(confidence)
+    n = sum(c is not None for c in confidence)
     if n == 0:
         return 0.0
     return float(sum(b["n"] / n * abs(b["accuracy"] - b["confidence"]) for b in reliability(confidence, right, bins)
                      if b["n"]))
 
 
-def answered_at(confidence: Sequence[float], right: Sequence[bool], threshold: float) -> dict:
+def answered_at(confidence: Sequence[float | None], right: Sequence[bool], threshold: float) -> dict:
     """Answer the items whose confidence is >= threshold: coverage and accuracy among them."""
-    c = np.asarray(confidence, dtype=np.float64)
+    c = np.asarray([-np.inf if x is None else x for x in confidence], dtype=np.float64)
     y = np.asarray(right, dtype=bool)
     mask = c >= threshold
     n, answered = len(c), int(mask.sum())
@@ -73,22 +82,24 @@ def answered_at(confidence: Sequence[float], right: Sequence[bool], threshold: f
             "stderr": round(math.sqrt(correct / answered * (1 - correct / answered) / answered), 4) if answered else None}
 
 
-def coverage_curve(confidence: Sequence[float], right: Sequence[bool]) -> list[dict]:
+def coverage_curve(confidence: Sequence[float | None], right: Sequence[bool]) -> list[dict]:
     """Accuracy among answered at every distinct threshold, from the most confident items down."""
-    c = np.asarray(confidence, dtype=np.float64)
-    return [answered_at(confidence, right, float(t)) for t in sorted(set(c.tolist()), reverse=True)]
+    return [answered_at(confidence, right, float(t))
+            for t in sorted({c for c in confidence if c is not None}, reverse=True)]
 
 
-def accuracy_at_coverage(confidence: Sequence[float], right: Sequence[bool], coverage: float) -> dict:
-    """The point of the curve that answers the fewest items while covering at least `coverage` of them."""
+def accuracy_at_coverage(confidence: Sequence[float | None], right: Sequence[bool], coverage: float) -> dict:
+    """The point of the curve that answers the fewest items while covering at least `coverage` of them
+    (the last point, covering every item with an answer, when fewer than that have one)."""
     n = len(confidence)
-    for point in coverage_curve(confidence, right):
+    curve = coverage_curve(confidence, right)
+    for point in curve:
         if point["answered"] >= coverage * n - 1e-9:
             return point
-    return answered_at(confidence, right, -math.inf)
+    return curve[-1] if curve else answered_at(confidence, right, math.inf)
 
 
-def choose_threshold(confidence: Sequence[float], right: Sequence[bool], target_accuracy: float,
+def choose_threshold(confidence: Sequence[float | None], right: Sequence[bool], target_accuracy: float,
                      min_answered: int = 20) -> dict:
     """On validation data: the lowest threshold whose answered items are at least `target_accuracy`
     right (with at least `min_answered` of them, so a handful of lucky items cannot set it). None

@@ -47,11 +47,12 @@ class Decision:
     """What `serve` and `solve` show: the chosen answer, how sure, and whether to say it at all."""
 
     answer: str | None
-    confidence: float  # calibrated probability that the answer is right
-    abstain: bool
+    confidence: float | None  # calibrated probability that the answer is right; None: nothing to answer
+    abstain: bool  # no answer, no threshold (the verifier never reached its target), or below it
     method: str
     support: int
     threshold: float | None
+    agreeing: tuple[str, ...] = ()  # the thoughts of the candidates that give `answer`
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Verifier:
     calibration: dict[str, Logistic] = field(default_factory=dict)  # per method: raw confidence -> probability
     thresholds: dict[str, dict] = field(default_factory=dict)  # per method: `metrics.choose_threshold` on validation
     method: str = "verifier_vote"  # the selection `decide` uses
+    min_answered: int = 20  # a threshold answers at least this many validation problems
     meta: dict = field(default_factory=dict)
     path: Path | None = None
     _encoder: object = None
@@ -115,10 +117,11 @@ class Verifier:
         if scores is None and method in ("verifier", "verifier_vote"):
             scores = self.score_pools([(question, pool)])[0]
         sel: Selection = select(pool, scores, method)
-        confidence = self.calibrated(method, sel.confidence) if sel.answer is not None else 0.0
+        confidence = round(self.calibrated(method, sel.confidence), 4) if sel.answer is not None else None
         threshold = (self.thresholds.get(method) or {}).get("threshold")
-        abstain = sel.answer is None or threshold is None or confidence < threshold
-        return Decision(sel.answer, round(confidence, 4), abstain, method, sel.support, threshold)
+        abstain = confidence is None or threshold is None or confidence < threshold
+        agreeing = tuple(dict.fromkeys(pool[i]["thought"] for i in sel.members))
+        return Decision(sel.answer, confidence, abstain, method, sel.support, threshold, agreeing)
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -130,7 +133,7 @@ class Verifier:
                 "feature_names": [NAMES[i] for i in feature_columns(self.scorer)],
                 "score_calibration": self.score_calibration.to_json() if self.score_calibration else None,
                 "calibration": {m: c.to_json() for m, c in self.calibration.items()},
-                "thresholds": self.thresholds, "meta": self.meta}
+                "thresholds": self.thresholds, "min_answered": self.min_answered, "meta": self.meta}
         (directory / FILE).write_text(json.dumps(data, indent=2))
         self.path = directory
         return directory / FILE
@@ -158,7 +161,8 @@ class Verifier:
                        score_calibration=Logistic.from_json(data["score_calibration"])
                        if data.get("score_calibration") else None,
                        calibration={m: Logistic.from_json(c) for m, c in data.get("calibration", {}).items()},
-                       thresholds=data.get("thresholds", {}), method=data["method"], meta=data.get("meta", {}),
+                       thresholds=data.get("thresholds", {}), method=data["method"],
+                       min_answered=int(data.get("min_answered", 20)), meta=data.get("meta", {}),
                        path=directory)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{directory / FILE}: not a usable verifier: {e}") from None

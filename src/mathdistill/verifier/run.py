@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -99,6 +100,10 @@ def load_pools(sources: Sequence[str], thoughts: Sequence[str], k: int | None) -
             incomplete += 1
             continue
         pools.append(ProblemPool(spec, pid, questions[spec][pid], [cands[w] for w in wanted]))
+    if not pools:
+        raise RecordError(f"{', '.join(sources)}: no problem has all of {', '.join(thoughts)} with k={k} candidates "
+                          f"each ({incomplete} incomplete); sample more (mathdistill sample resumes) or ask for "
+                          "fewer (--k, --thoughts)")
     return pools, {"problems": len(pools), "incomplete": incomplete, "k": k, "thoughts": list(thoughts),
                    "generations_per_problem": k * len(thoughts), "models": sorted(m for m in models if m),
                    "temperatures": sorted(t for t in temperatures if t is not None)}
@@ -132,6 +137,11 @@ class VerifierTrainConfig:
         "verifier_vote", help="the selection that solve / serve / evaluate use by default")
     target_accuracy: Annotated[float, Field(gt=0, le=1)] = opt(
         0.8, help="abstain below the confidence at which validation answers reach this accuracy")
+    min_answered: Annotated[int, Field(ge=1)] = opt(20, help="a threshold must answer at least this many validation "
+                                                    "problems (so a few lucky ones cannot set it)")
+    eval_splits: list[str] = opt(factory=lambda: list(ds.EVAL_SPLITS), flags="--eval-split",
+                                 help="splits the verifier will be evaluated on: their problems and duplicates of "
+                                      "their questions are kept out of its training (repeatable)")
     l2: Annotated[float, Field(ge=0)] = opt(1.0, help="features: L2 penalty of the logistic regression")
     # cross_encoder
     encoder: str = opt("all-minilm-l6-v2", help="cross_encoder: registry name, hub id or directory")
@@ -164,7 +174,7 @@ def default_out(sources: Sequence[str]) -> Path:
 
 def _fit_scorer(cfg: VerifierTrainConfig, fit: list[ProblemPool], out: Path,
                 progress: Callable[[str, int], Callable[[int], object]] | None) -> tuple[Verifier, dict]:
-    v = Verifier(scorer=cfg.scorer, method=cfg.method)
+    v = Verifier(scorer=cfg.scorer, method=cfg.method, min_answered=cfg.min_answered)
     labels = [bool(c["correct"]) for p in fit for c in p.candidates]
     info: dict = {"candidates": len(labels), "right": sum(labels)}
     if cfg.scorer in ("features", "features_no_agreement"):
@@ -191,25 +201,73 @@ def _fit_scorer(cfg: VerifierTrainConfig, fit: list[ProblemPool], out: Path,
     return v, info
 
 
+def platt(raw: np.ndarray, right: np.ndarray) -> tuple[Logistic, str]:
+    """raw score -> probability of right, fitted on validation items. Where it cannot rank (every
+    item right, or every one wrong) or ranks backwards (a higher score less often right, as a small
+    validation set can show), a constant: the validation rate with add-one smoothing."""
+    n, k = len(right), float(np.sum(right))
+    if 0 < k < n:
+        fitted = Logistic.fit(raw[:, None], right, l2=1e-2)
+        if fitted.weights[0] > 0:
+            return fitted, "platt"
+        why = "constant: higher scores were not more often right on validation"
+    else:
+        why = f"constant: {'every' if k == n else 'no'} validation item right"
+    rate = (k + 1) / (n + 2)
+    return Logistic([0.0], float(np.log(rate / (1 - rate))), [0.0], [1.0], 0.0), why
+
+
 def calibrate(v: Verifier, pools: list[ProblemPool], target_accuracy: float,
               scores: list[list[float]] | None = None) -> dict:
-    """On validation pools: each method's Platt calibration and threshold; returns the validation numbers."""
+    """On validation pools: each method's calibration and threshold; returns the validation numbers.
+    Problems where no candidate gave a number cannot be answered: they count in the coverage, never
+    as answered."""
     if scores is None:
         scores = v.score_pools([(p.question, p.candidates) for p in pools])
     report = {}
     for method in METHODS:
         sels = [select(p.candidates, s, method) for p, s in zip(pools, scores)]
         raw = np.asarray([s.confidence for s in sels])
-        right = np.asarray([s.correct for s in sels], dtype=float)
+        right = np.asarray([s.correct for s in sels], dtype=bool)
         answered = np.asarray([s.answer is not None for s in sels])
-        if 0 < right[answered].sum() < answered.sum():  # nothing answered is never right: fit on answers only
-            v.calibration[method] = Logistic.fit(raw[answered][:, None], right[answered], l2=1e-2)
-        conf = [v.calibrated(method, c) if a else 0.0 for c, a in zip(raw, answered)]
-        v.thresholds[method] = M.choose_threshold(conf, right.astype(bool), target_accuracy)
-        report[method] = {"accuracy": round(float(right.mean()), 4) if len(right) else 0.0,
-                          "auroc": _round(M.auroc(conf, right.astype(bool))),
-                          "ece": round(M.ece(conf, right.astype(bool)), 4), "threshold": v.thresholds[method]}
+        v.calibration[method], how = platt(raw[answered], right[answered].astype(float))
+        conf = [v.calibrated(method, c) if a else None for c, a in zip(raw, answered)]
+        v.thresholds[method] = M.choose_threshold(conf, right, target_accuracy, v.min_answered)
+        report[method] = {"accuracy": round(float(right.mean()), 4) if len(right) else 0.0, "calibration": how,
+                          "auroc": _round(M.auroc(conf, right)), "ece": round(M.ece(conf, right), 4),
+                          "threshold": v.thresholds[method]}
     return report
+
+
+def normal_spec(spec: str) -> str:
+    """`SVAMP:test`, ` svamp:test ` and `svamp:test+distractors` -> `svamp:test`."""
+    name, split = ds.parse_spec(spec.strip())
+    return f"{name}:{split}".split("+")[0].lower()
+
+
+def guard(pools: list[ProblemPool], eval_splits: Sequence[str], sources: Sequence[str]) -> tuple[list, list[str], dict]:
+    """Keep the verifier's training problems apart from the evaluation splits: candidates of one of
+    them are an error; a problem whose question duplicates one of theirs (normalised text, or the
+    same numbers and nearly the same words: `datasets.text.ContaminationGuard`) is left out and counted."""
+    from ..datasets.text import ContaminationGuard
+
+    guarded = sorted({normal_spec(s) for s in eval_splits})
+    leaked = sorted({p.split for p in pools if normal_spec(p.split) in guarded})
+    if leaked:
+        raise RecordError(f"{', '.join(sources)}: candidates of evaluation split(s) {', '.join(leaked)}; a verifier "
+                          "is trained on the student's training problems only (sample --split <training split>)")
+    g = ContaminationGuard(ds.load_many(guarded))
+    kept, why = [], defaultdict(int)
+    for p in pools:
+        hit = g.match(p.question, p.id)
+        if hit:
+            why[hit.how.split(" (")[0]] += 1
+        else:
+            kept.append(p)
+    if not kept:
+        raise RecordError(f"{', '.join(sources)}: every problem duplicates an evaluation question of "
+                          f"{', '.join(guarded)}")
+    return kept, guarded, {"left_out": len(pools) - len(kept), "why": dict(why)}
 
 
 def _round(x: float | None) -> float | None:
@@ -220,24 +278,27 @@ def run_train(cfg: VerifierTrainConfig, progress: Callable[[str, int], object] |
               command: str | None = None) -> dict:
     validated(cfg)
     pools, read = load_pools(cfg.candidates, cfg.thoughts, cfg.k)
+    pools, guarded, dropped = guard(pools, cfg.eval_splits, cfg.candidates)
     splits = sorted({p.split for p in pools})
-    leaked = [s for s in splits if s.split("+")[0] in ds.EVAL_SPLITS]  # svamp:test+distractors too
-    if leaked:
-        raise RecordError(f"{', '.join(cfg.candidates)}: candidates of evaluation split(s) {', '.join(leaked)}; a "
-                          "verifier is trained on the student's training problems only (sample --split <train split>)")
     out = Path(cfg.out) if cfg.out else default_out(cfg.candidates)
     fit = [p for p in pools if not is_validation(p.id, cfg.validation, cfg.seed)]
     val = [p for p in pools if is_validation(p.id, cfg.validation, cfg.seed)]
     if not fit or not val:
         raise RecordError(f"{len(pools)} problems are too few to hold out {cfg.validation:.0%} for validation")
     v, info = _fit_scorer(cfg, fit, out, progress)
+    val_scores = None
     if cfg.scorer == "cross_encoder":  # the encoder's logits -> probabilities, on validation candidates
         logits = v.cross_encoder_logits([(p.question, p.candidates) for p in val])
         labels = np.asarray([c["correct"] for p in val for c in p.candidates], dtype=float)
-        v.score_calibration = Logistic.fit(logits[:, None], labels, l2=1e-2)
-    v.meta.update({"trained_on": splits, "read": read, "fit_problems": len(fit), "validation_problems": len(val),
-                   "fit": info, "config": asdict(cfg), "command": command})
-    v.meta["validation"] = calibrate(v, val, cfg.target_accuracy)
+        v.score_calibration, info["score_calibration"] = platt(logits, labels)
+        probs, val_scores = v.score_calibration.predict(logits).tolist(), []
+        for p in val:
+            val_scores.append(probs[:len(p.candidates)])
+            probs = probs[len(p.candidates):]
+    v.meta.update({"trained_on": splits, "guarded": guarded, "contamination": dropped, "read": read,
+                   "fit_problems": len(fit), "validation_problems": len(val), "fit": info, "config": asdict(cfg),
+                   "command": command})
+    v.meta["validation"] = calibrate(v, val, cfg.target_accuracy, val_scores)
     v.save(out)
     return {"out": str(out), **v.meta}
 
@@ -263,14 +324,15 @@ def selection_metrics(pools: Sequence[ProblemPool], scores: Sequence[Sequence[fl
                       method: str, coverage: float = 0.5) -> tuple[dict, list[dict]]:
     """One method's numbers on pools, and the per-problem selections behind them."""
     sels = [select(p.candidates, s, method) for p, s in zip(pools, scores)]
-    conf = [v.calibrated(method, s.confidence) if s.answer is not None else 0.0 for s in sels]
+    conf = [v.calibrated(method, s.confidence) if s.answer is not None else None for s in sels]
     right = [s.correct for s in sels]
     n, correct = len(sels), sum(right)
     acc = correct / n if n else 0.0
     threshold = (v.thresholds.get(method) or {}).get("threshold")
     rows = [{"split": p.split, "id": p.id, "method": method, "answer": s.answer, "support": s.support,
-             "raw_confidence": round(s.confidence, 6), "confidence": round(c, 6), "correct": s.correct,
-             "abstain": threshold is None or c < threshold} for p, s, c in zip(pools, sels, conf)]
+             "raw_confidence": round(s.confidence, 6), "confidence": None if c is None else round(c, 6),
+             "correct": s.correct, "abstain": c is None or threshold is None or c < threshold}
+            for p, s, c in zip(pools, sels, conf)]
     return {"n": n, "correct": correct, "accuracy": round(acc, 4),
             "stderr": round(math.sqrt(acc * (1 - acc) / n), 4) if n else None,
             "at_coverage": M.accuracy_at_coverage(conf, right, coverage),
@@ -312,6 +374,25 @@ def evaluate_pools(pools: Sequence[ProblemPool], named: Sequence[tuple[str, Veri
     return out, selections
 
 
+def check_fit(v: Verifier, name: str, splits: Iterable[str], read: dict) -> None:
+    """A verifier judges pools like those it was calibrated on, of splits its training was kept apart from."""
+    pools = v.meta.get("read", {})
+    for key in ("k", "thoughts", "temperatures"):
+        mine, theirs = pools.get(key), read.get(key)
+        if key == "thoughts" and mine is not None and theirs is not None:
+            mine, theirs = sorted(mine), sorted(theirs)
+        if key in pools and mine != theirs:
+            raise RecordError(f"verifier {name} was calibrated on pools of {key}={pools[key]}, these candidates have "
+                              f"{key}={read.get(key)}: sample them alike, or train a verifier for these pools")
+    trained = {normal_spec(s) for s in v.meta.get("trained_on", [])}
+    for spec in sorted(set(splits)):
+        if normal_spec(spec) in trained:
+            raise RecordError(f"verifier {name} was trained on {spec}: evaluate it on other problems")
+        if normal_spec(spec) not in v.meta.get("guarded", []):
+            raise RecordError(f"verifier {name}'s training problems were not checked against {spec}: train it with "
+                              f"--eval-split {spec} (its duplicates are then kept out)")
+
+
 def _names(paths: Sequence[str]) -> list[str]:
     names = []
     for p in paths:
@@ -330,9 +411,7 @@ def run_verifier_eval(cfg: VerifierEvalConfig, progress: Callable[[str, int], ob
     verifiers = [Verifier.load(p) for p in cfg.verifiers]
     named = list(zip(_names(cfg.verifiers), verifiers))
     for name, v in named:
-        clash = sorted({p.split for p in pools} & set(v.meta.get("trained_on", [])))
-        if clash:
-            raise RecordError(f"verifier {name} was trained on {', '.join(clash)}: evaluate it on other problems")
+        check_fit(v, name, {p.split for p in pools}, read)
     scores = {}
     for name, v in named:
         bar = progress(f"scoring ({name})", sum(len(p.candidates) for p in pools)) if progress else None
@@ -436,6 +515,6 @@ def _plot(block: dict, spec: str, out: Path) -> str:
     rel.plot([0, 1], [0, 1], color="grey", linestyle=":")
     rel.set(xlabel="calibrated confidence", ylabel="accuracy", title="reliability", xlim=(0, 1), ylim=(0, 1))
     ax.legend(fontsize=7)
-    name = f"coverage_{spec.replace(':', '_')}.png"
+    name = "coverage_" + re.sub(r"[^\w.-]+", "_", spec) + ".png"
     save_figure(fig, out / name)
     return name

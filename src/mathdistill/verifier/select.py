@@ -9,7 +9,7 @@ grading), opened in the vote's tie order (EoT > PoT > CoT, then sample order). T
                    any); confidence: the group's share of the pool
     verifier       the group of the single best-scored candidate (best-of-n); confidence: that score
     verifier_vote  the group with the largest sum of scores (a score-weighted vote); confidence:
-                   the group's sum over the sum of all scores in the pool
+                   the group's sum over the sum of the scores of every candidate with a number
 
 A selection's label is the verdict `verify` gave the group's first candidate against gold. The
 raw confidences are not probabilities; `Verifier` calibrates each method's on validation data.
@@ -49,6 +49,7 @@ class Selection:
     confidence: float  # raw, in [0, 1]; 0 when nothing was answered
     correct: bool
     support: int  # candidates in the chosen group
+    members: tuple[int, ...] = ()  # their indices in the pool
 
 
 def _order(pool: Sequence[dict]) -> list[int]:
@@ -77,7 +78,8 @@ def _pick(pool: Sequence[dict], group: list[int] | None, confidence: float) -> S
     if not group:
         return Selection(None, 0.0, False, 0)
     first = pool[group[0]]
-    return Selection(first["answer"], max(0.0, min(1.0, confidence)), bool(first.get("correct", False)), len(group))
+    return Selection(first["answer"], max(0.0, min(1.0, confidence)), bool(first.get("correct", False)), len(group),
+                     tuple(group))
 
 
 def select(pool: Sequence[dict], scores: Sequence[float] | None, method: str) -> Selection:
