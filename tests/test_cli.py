@@ -544,3 +544,23 @@ def test_models_list_names_every_registered_model():
 
 def test_models_pull_unknown_name():
     user_error(run("models", "pull", "smolm2"), "unknown model 'smolm2'", "smollm2-135m")
+
+
+# --------------------------------------------------------------------------------------- verifier
+
+
+def test_verifier_train_and_evaluate_from_the_command_line(tmp_path):
+    from test_verifier import synthetic
+
+    train = synthetic(tmp_path / "train", "mawps-asdiv-a:train", 200, seed=7)
+    svamp = synthetic(tmp_path / "svamp", "svamp:test", 100, seed=8)
+    p = ok(run("verifier", "train", "--candidates", train, "--out", tmp_path / "v", "--eval-split", "svamp:test"))
+    assert "validation verifier_vote" in p.stdout and (tmp_path / "v" / "verifier.json").is_file()
+    p = ok(run("verifier", "evaluate", "--candidates", svamp, "--verifier", tmp_path / "v", "--out", tmp_path / "e"))
+    assert "svamp:test (100 problems, 6 generations each" in p.stdout and "verifier_vote:v" in p.stdout
+    assert (tmp_path / "e" / "report.md").is_file() and (tmp_path / "e" / "scores.jsonl.gz").is_file()
+    user_error(run("verifier", "train", "--candidates", svamp, "--out", tmp_path / "bad"),
+               "evaluation split(s) svamp:test", "training problems only")
+    # one greedy answer per thought is not what this verifier was calibrated on
+    user_error(run("solve", "Tom has 3 apples and buys 4. How many?", "--model", tmp_path, "--verifier", tmp_path / "v"),
+               "k=2 candidates per thought", "--k 1 --temperature 0")
