@@ -243,10 +243,13 @@ def test_body_limit_holds_without_content_length(sandbox):
         assert httpx.post(base + "/v1/solve", json={"question": QUESTION}).status_code == 200
 
 
-def test_api_key_on_every_request_but_healthz(sandbox):
+def test_api_key_on_every_request_but_healthz_and_the_page(sandbox):
     with client(sandbox=sandbox, api_key="s3cret-token") as c:
         assert c.get("/healthz").status_code == 200
-        for path in ("/", "/docs", "/openapi.json", "/v1/info"):
+        page = c.get("/")  # static: it asks the person for the key and sends it on every API call
+        assert page.status_code == 200 and 'id="key"' in page.text and "Authorization" in page.text
+        assert c.post("/").status_code == 401
+        for path in ("/docs", "/openapi.json", "/v1/info"):
             assert c.get(path).status_code == 401, path
         r = c.post("/v1/solve", json={"question": QUESTION})
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer") and r.json()["detail"]

@@ -238,6 +238,35 @@ def test_page_shows_a_verified_answer(browser, tmp_path):
     assert browser.page_errors() == []  # no script errors, no CSP violations
 
 
+@pytest.mark.slow
+@needs_chromium
+def test_page_with_an_api_key_and_a_verifier(browser, tmp_path):
+    """A classroom server: the page opens without the key, asks for it, then answers with the
+    verifier's confidence; a wrong key is told apart from a refused question."""
+    pytest.importorskip("fastapi", reason="the serve extra (fastapi, uvicorn) is not installed")
+    from test_serve import RIGHT, FakeBackend, greedy_verifier, live_server
+
+    from mathdistill.sandbox import Sandbox
+    from mathdistill.serve import ServeOptions, create_app
+
+    with Sandbox(workers=1) as sandbox:
+        app = create_app(FakeBackend(RIGHT), sandbox, ServeOptions(api_key="class-key-42"),
+                         verifier=greedy_verifier(0.5))
+        with live_server(app) as base:
+            browser.viewport(1280, 900)
+            seen = solve_example(browser, base, example=1)
+            assert seen["state"] == "error" and "access key" in seen["agreement"], seen
+            assert not browser.js("document.getElementById('keybox').hidden")
+            browser.js("""(() => { const k = document.getElementById('key'); k.value = 'class-key-42';
+                           k.dispatchEvent(new Event('input', {bubbles: true})); })()""")
+            seen = solve_example(browser, base, example=1)  # the key stays in the tab across the reload
+            assert seen["state"] == "done" and seen["title"] == "Verified answer" and seen["answer"] == "7", seen
+            assert "The verifier's confidence: 100% (it answers from 50%)" in seen["agreement"]
+            assert "A verifier decides" in browser.js("document.getElementById('model').innerText")
+            browser.screenshot(tmp_path / "key.png")
+    assert browser.page_errors() == []
+
+
 # ---------------------------------------------------------------------------------------------
 # the script: a screenshot of the page with a real model's answer (results/serve/page.png)
 

@@ -111,9 +111,12 @@ def _json_response(status: int, detail: object, headers: dict[str, str] | None =
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+OPEN_PATHS = ("/healthz", "/")
+
+
 class Guard:
-    """Bearer token on every path but /healthz (when a key is set); request bodies capped at
-    `max_body` bytes (413), whether or not they declare their length."""
+    """Bearer token on every path but GET /healthz and the page at / (when a key is set); request
+    bodies capped at `max_body` bytes (413), whether or not they declare their length."""
 
     def __init__(self, app, api_key: str | None, max_body: int):
         self.app = app
@@ -124,7 +127,9 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
-        if self.api_key is not None and scope.get("path") != "/healthz":
+        # open without the key: the health probe, and the page (static HTML: it holds nothing, and asks the
+        # person for the key, which it then sends as the bearer token on every API call)
+        if self.api_key is not None and not (scope.get("path") in OPEN_PATHS and scope.get("method") in ("GET", "HEAD")):
             auth = headers.get(b"authorization", b"")
             scheme, _, token = auth.partition(b" ")
             if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self.api_key):
