@@ -17,8 +17,8 @@ from mathdistill.verifier import Verifier, select
 from mathdistill.verifier import metrics as M
 from mathdistill.verifier.features import NAMES, Candidate, numbers_in, pool_features
 from mathdistill.verifier.logistic import Logistic
-from mathdistill.verifier.run import (VerifierEvalConfig, VerifierTrainConfig, is_validation, load_pools, regrade,
-                                      run_train, run_verifier_eval)
+from mathdistill.verifier.pools import is_validation, load_pools
+from mathdistill.verifier.run import VerifierEvalConfig, VerifierTrainConfig, regrade, run_train, run_verifier_eval
 
 
 def cand(thought, answer, sample=0, correct=False, text=""):
@@ -318,8 +318,10 @@ def tiny_encoder(tmp_path_factory):
 def test_cross_encoder_trains_saves_and_scores(tiny_encoder, tmp_path):
     train = synthetic(tmp_path / "train", "mawps-asdiv-a:train", 60, seed=3)
     info = run_train(VerifierTrainConfig(candidates=[train], scorer="cross_encoder", encoder=tiny_encoder,
-                                         out=str(tmp_path / "ce"), max_train=200, batch_size=8, max_len=64))
-    assert info["fit"]["cross_encoder"]["examples"] == 200
+                                         out=str(tmp_path / "ce"), max_train=200, batch_size=8, max_len=64,
+                                         eval_splits=["svamp:test"]))
+    assert info["fit"]["candidates"] == 6 * info["fit_problems"] > 200
+    assert info["fit"]["cross_encoder"]["examples"] == 200  # the seeded subset
     v = Verifier.load(tmp_path / "ce")
     assert (tmp_path / "ce" / "cross_encoder" / "config.json").is_file() and v.score_calibration is not None
     pools, _ = load_pools([train], ["cot", "pot", "eot"], None)

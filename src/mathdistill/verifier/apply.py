@@ -14,7 +14,8 @@ from pathlib import Path
 from .. import datasets as ds
 from .model import Decision, Verifier
 from ..jsonl import RecordError
-from .run import ProblemPool, check_fit, selection_metrics
+from .pools import ProblemPool
+from .run import check_fit, selection_metrics
 
 
 class VerifierMismatch(ValueError):

@@ -19,10 +19,8 @@ numbers regrade from committed files: `regrade`) and selections.jsonl.gz.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -34,85 +32,17 @@ from pydantic import Field
 
 from .. import datasets as ds
 from ..config import THOUGHT, opt, validated
-from ..evaluate.candidates import FILE as CANDIDATES
 from ..jsonl import RecordError, iter_jsonl_tolerant
-from ..rendering import figure, md_table, save_figure
 from ..thoughts import THOUGHTS
 from . import metrics as M
 from .logistic import Logistic
 from .model import CROSS_ENCODER_DIR, Verifier, pool_matrix
+from .pools import ProblemPool, candidates_file, guard, is_validation, load_pools, normal_spec
+from .report import write_report
 from .select import METHODS, select
 
 SCORES = "scores.jsonl.gz"
 SELECTIONS = "selections.jsonl.gz"
-
-
-# ---------------------------------------------------------------------------------------------
-# candidates -> pools
-
-
-@dataclass
-class ProblemPool:
-    split: str
-    id: str
-    question: str
-    candidates: list[dict]  # thought-major in `thoughts` order, then sample
-
-
-def candidates_file(path: Path | str) -> Path:
-    """A sample run's candidates: the directory's candidates.jsonl(.gz), or the file itself."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    for name in (CANDIDATES, CANDIDATES + ".gz"):
-        if (path / name).is_file():
-            return path / name
-    raise RecordError(f"{path}: no {CANDIDATES} (nor .gz) here; sample candidates with `mathdistill sample`")
-
-
-def load_pools(sources: Sequence[str], thoughts: Sequence[str], k: int | None) -> tuple[list[ProblemPool], dict]:
-    """Every problem whose pool is complete: each of `thoughts` with samples 0..k-1 (k: the largest
-    complete k of the files when None). Returns the pools and what was read and left out."""
-    rows: dict[tuple[str, str], dict[tuple[str, int], dict]] = defaultdict(dict)
-    models, temperatures = set(), set()
-    for src in sources:
-        for r in iter_jsonl_tolerant(candidates_file(src)):
-            if r["thought"] in thoughts:
-                rows[(r["split"], r["id"])][(r["thought"], r["sample"])] = r
-                models.add(r.get("fingerprint") or r.get("model"))
-                temperatures.add(r.get("temperature"))
-    if not rows:
-        raise RecordError(f"{', '.join(sources)}: no candidates of the thoughts {', '.join(thoughts)}")
-    if len(models) > 1:
-        raise RecordError(f"{', '.join(sources)}: candidates of {len(models)} different students or weights "
-                          f"({', '.join(sorted(map(str, models)))}); a verifier judges one student's candidates")
-    if k is None:  # the run's k: problems a stopped run left short are counted as incomplete
-        k = max(1, max(min(sum(1 for (t, _) in c if t == th) for th in thoughts) for c in rows.values()))
-    questions = {}
-    pools, incomplete = [], 0
-    for (spec, pid), cands in rows.items():
-        if spec not in questions:
-            questions[spec] = {p.id: p.question for p in ds.load(spec)}
-        if pid not in questions[spec]:
-            raise RecordError(f"{', '.join(sources)}: candidate id {pid!r} is not in {spec}")
-        wanted = [(t, j) for t in thoughts for j in range(k)]
-        if not all(w in cands for w in wanted):
-            incomplete += 1
-            continue
-        pools.append(ProblemPool(spec, pid, questions[spec][pid], [cands[w] for w in wanted]))
-    if not pools:
-        raise RecordError(f"{', '.join(sources)}: no problem has all of {', '.join(thoughts)} with k={k} candidates "
-                          f"each ({incomplete} incomplete); sample more (mathdistill sample resumes) or ask for "
-                          "fewer (--k, --thoughts)")
-    return pools, {"problems": len(pools), "incomplete": incomplete, "k": k, "thoughts": list(thoughts),
-                   "generations_per_problem": k * len(thoughts), "models": sorted(m for m in models if m),
-                   "temperatures": sorted(t for t in temperatures if t is not None)}
-
-
-def is_validation(problem_id: str, fraction: float, seed: int) -> bool:
-    """A stable, order-free draw: the same id lands on the same side for a seed on any machine."""
-    h = int.from_bytes(hashlib.sha256(f"{seed}\x00{problem_id}".encode()).digest()[:8], "big")
-    return h / 2 ** 64 < fraction
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,37 +167,6 @@ def calibrate(v: Verifier, pools: list[ProblemPool], target_accuracy: float,
                           "auroc": _round(M.auroc(conf, right)), "ece": round(M.ece(conf, right), 4),
                           "threshold": v.thresholds[method]}
     return report
-
-
-def normal_spec(spec: str) -> str:
-    """`SVAMP:test`, ` svamp:test ` and `svamp:test+distractors` -> `svamp:test`."""
-    name, split = ds.parse_spec(spec.strip())
-    return f"{name}:{split}".split("+")[0].lower()
-
-
-def guard(pools: list[ProblemPool], eval_splits: Sequence[str], sources: Sequence[str]) -> tuple[list, list[str], dict]:
-    """Keep the verifier's training problems apart from the evaluation splits: candidates of one of
-    them are an error; a problem whose question duplicates one of theirs (normalised text, or the
-    same numbers and nearly the same words: `datasets.text.ContaminationGuard`) is left out and counted."""
-    from ..datasets.text import ContaminationGuard
-
-    guarded = sorted({normal_spec(s) for s in eval_splits})
-    leaked = sorted({p.split for p in pools if normal_spec(p.split) in guarded})
-    if leaked:
-        raise RecordError(f"{', '.join(sources)}: candidates of evaluation split(s) {', '.join(leaked)}; a verifier "
-                          "is trained on the student's training problems only (sample --split <training split>)")
-    g = ContaminationGuard(ds.load_many(guarded))
-    kept, why = [], defaultdict(int)
-    for p in pools:
-        hit = g.match(p.question, p.id)
-        if hit:
-            why[hit.how.split(" (")[0]] += 1
-        else:
-            kept.append(p)
-    if not kept:
-        raise RecordError(f"{', '.join(sources)}: every problem duplicates an evaluation question of "
-                          f"{', '.join(guarded)}")
-    return kept, guarded, {"left_out": len(pools) - len(kept), "why": dict(why)}
 
 
 def _round(x: float | None) -> float | None:
@@ -464,57 +363,3 @@ def regrade(out: Path | str, candidates: Sequence[str]) -> dict:
              for name, _ in named}
     splits, _ = evaluate_pools(pools, named, lists, cfg["coverage"])
     return splits
-
-
-# ---------------------------------------------------------------------------------------------
-# the report
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
-def write_report(result: dict, out: Path) -> Path:
-    read = result["read"]
-    lines = ["# Verifier evaluation", "",
-             f"{read['problems']} problems, k = {read['k']} candidates per thought ({', '.join(read['thoughts'])}): "
-             f"**{read['generations_per_problem']} generations per problem** for every method below.", ""]
-    if result.get("command"):
-        lines += ["```", result["command"], "```", ""]
-    for spec, block in result["splits"].items():
-        lines += [f"## {spec} ({block['problems']} problems, oracle {_pct(block['oracle'])})", ""]
-        rows = []
-        for key, m in block["rows"].items():
-            t = m["at_threshold"]
-            rows.append([key, f"{_pct(m['accuracy'])} ± {_pct(m['stderr'])}",
-                         f"{_pct(m['at_coverage']['accuracy'])} ({_pct(m['at_coverage']['coverage'])})",
-                         f"{_pct(t['accuracy'])} ({_pct(t['coverage'])})", m["auroc"] if m["auroc"] is not None else "-",
-                         m["ece"]])
-        lines += [md_table(["selection", "accuracy (all)", "accuracy at coverage", "at the validation threshold "
-                            "(coverage)", "AUROC (selection)", "ECE"], rows), ""]
-        lines += [md_table(["verifier", "scorer", "candidates", "AUROC (candidates)"],
-                           [[n, s["scorer"], s["candidates"], s["auroc"] if s["auroc"] is not None else "-"]
-                            for n, s in block.get("scorers", {}).items()]), ""]
-        lines += [f"![accuracy at coverage]({_plot(block, spec, out)})", ""]
-    (out / "report.md").write_text("\n".join(lines))
-    return out / "report.md"
-
-
-def _plot(block: dict, spec: str, out: Path) -> str:
-    try:
-        fig, axes = figure(ncols=2)
-    except ImportError:  # matplotlib is the report extra
-        return "(plots need matplotlib: pip install 'mathdistill[report]')"
-    ax, rel = axes[0]
-    for key, m in block["rows"].items():
-        ax.plot([c["coverage"] for c in m["curve"]], [c["accuracy"] for c in m["curve"]], label=key)
-        bins = [b for b in m["reliability"] if b["n"]]
-        rel.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", label=key)
-    ax.set(xlabel="coverage (share of problems answered)", ylabel="accuracy among answered", title=spec,
-           xlim=(0, 1), ylim=(0, 1))
-    rel.plot([0, 1], [0, 1], color="grey", linestyle=":")
-    rel.set(xlabel="calibrated confidence", ylabel="accuracy", title="reliability", xlim=(0, 1), ylim=(0, 1))
-    ax.legend(fontsize=7)
-    name = "coverage_" + re.sub(r"[^\w.-]+", "_", spec) + ".png"
-    save_figure(fig, out / name)
-    return name
