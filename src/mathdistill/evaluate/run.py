@@ -235,7 +235,7 @@ def run_evaluate(cfg: EvalConfig, progress: Callable[[int, int], object] | None 
     each graded row its `selected` answer."""
     if cfg.select in ("verifier", "verifier_vote") and selector is None:
         raise ValueError(f"select={cfg.select} needs the verifier: run it through `mathdistill evaluate` or pass "
-                         "selector=verifier.apply.evaluation_selector(cfg)")
+                         "selector=verifier.apply.evaluation_selector(cfg.verifier, cfg.model, cfg.select)")
     validated(cfg)
     out = Path(cfg.out)
     earlier = {}
