@@ -63,6 +63,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16, help="transformers: batch size")
     ap.add_argument("--bf16", default="auto", help="transformers: bf16 autocast (auto, as evaluate runs; true; false)")
     ap.add_argument("--policy", default="flexible", help="CoT answer extraction policy")
+    ap.add_argument("--with-bf16", action="store_true",
+                    help="also run the transformers backend with bf16 autocast, as a variant against the reference "
+                         "(how far another precision of the same checkpoint drifts)")
     ap.add_argument("--gguf-dir", type=Path, help="export each GGUF here with Modelfile and card (default: model cache)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
@@ -91,6 +94,14 @@ def main() -> None:
     texts["transformers"], seconds["transformers"] = generate(hf, prompts, args.max_new_tokens)
     hf.close()
     del hf
+    extra = []
+    if args.with_bf16:
+        hf = open_backend("transformers", args.model, bf16="true", batch_size=args.batch_size)
+        info["transformers-bf16"] = {"precision": "bf16 autocast", "checkpoint": hf.student.path}
+        texts["transformers-bf16"], seconds["transformers-bf16"] = generate(hf, prompts, args.max_new_tokens)
+        hf.close()
+        del hf
+        extra = ["transformers-bf16"]
     for q, path in ggufs.items():
         be = open_backend("llamacpp", str(path), parallel=args.parallel, threads=args.threads)
         texts[q], seconds[q] = generate(be, prompts, args.max_new_tokens)
@@ -98,7 +109,7 @@ def main() -> None:
                    "threads": be.threads}
         be.close()
 
-    variants = ["transformers", *quants]
+    variants = ["transformers", *extra, *quants]
     answers: dict[str, list[str | None]] = {}
     with Checker(policy=args.policy) as checker:
         for v in variants:
@@ -147,7 +158,7 @@ def main() -> None:
              "|---|---:|---:|---:|" + "---:|" * len(thoughts) + "---:|---:|"]
     for v in variants:
         e = result["variants"][v]
-        size = f"{e['gguf_mb']:.0f} MB" if "gguf_mb" in e else "fp32 checkpoint"
+        size = f"{e['gguf_mb']:.0f} MB" if "gguf_mb" in e else f"checkpoint, {e['precision']}"
         same = pct(e["identical_answers"]["all"]) if "identical_answers" in e else "-"
         same_t = pct(e["identical_texts"]) if "identical_texts" in e else "-"
         accs = " | ".join(pct(e["accuracy"][t]) for t in thoughts)
@@ -155,13 +166,14 @@ def main() -> None:
                      f"{e['generations_per_second']:.2f} |")
     lines += ["", "Same answer per thought:", "", "| variant | " + " | ".join(t.upper() for t in thoughts) + " |",
               "|---|" + "---:|" * len(thoughts)]
-    for q in quants:
+    for q in [*extra, *quants]:
         e = result["variants"][q]["identical_answers"]
         lines.append(f"| {q} | " + " | ".join(pct(e[t]) for t in thoughts) + " |")
     m = result["machine"]
     lines += ["", f"Machine: {m['cpu']} ({m['usable_cpus']} usable cores, class {m['class']}). "
               f"`python scripts/gguf_fidelity.py --model {args.model} --split {args.split} --problems {args.problems} "
-              f"--quants {args.quants} --out {args.out}`", ""]
+              f"--quants {args.quants}{' --with-bf16' if args.with_bf16 else ''}{' --bf16 ' + args.bf16 if args.bf16 != 'auto' else ''} "
+              f"--out {args.out}`", ""]
     (args.out / "fidelity.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

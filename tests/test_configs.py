@@ -19,9 +19,12 @@ def _classes():
     from mathdistill.encoder_kd.experiment import ExperimentConfig
     from mathdistill.encoder_kd.study import StudyConfig
     from mathdistill.evaluate.run import EvalConfig
+    from mathdistill.evaluate.candidates import SampleConfig
+    from mathdistill.verifier.run import VerifierEvalConfig, VerifierTrainConfig
 
     return {"generate": GenerateConfig, "build": BuildConfig, "train": TrainConfig, "evaluate": EvalConfig,
-            "run": ExperimentConfig, "study": StudyConfig}
+            "run": ExperimentConfig, "study": StudyConfig, "sample": SampleConfig, "verifier": VerifierTrainConfig,
+            "verifier_evaluate": VerifierEvalConfig}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))

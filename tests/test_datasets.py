@@ -211,6 +211,34 @@ def test_distractor_suffix_is_named_in_errors():
         ds.load("svamp:dev+distractors")
 
 
+def test_fit_and_heldout_parts_split_a_split_by_id_on_any_machine():
+    from mathdistill.datasets.parts import held_out
+
+    whole = ds.load("mawps-asdiv-a:train")
+    fit, held = ds.load("mawps-asdiv-a:train@fit"), ds.load("mawps-asdiv-a:train@heldout")
+    assert {p.id for p in fit} | {p.id for p in held} == {p.id for p in whole}
+    assert not {p.id for p in fit} & {p.id for p in held}
+    assert 0.17 < len(held) / len(whole) < 0.23
+    assert [p.id for p in fit] == [p.id for p in whole if p in fit]  # file order, ids and splits kept
+    assert held[0].split == "train" and held[0].id.startswith("mawps-asdiv-a/train/")
+    # fixed by SHA-256 of dataset/key, not by order or process: the same 637 on every machine
+    assert len(held) == 637
+    import hashlib
+    for p in whole[:200]:
+        h = int(hashlib.sha256(f"mawps-asdiv-a/{p.key}".encode()).hexdigest()[:16], 16)
+        assert held_out(p.dataset, p.key) == (h < 0.2 * 2 ** 64) == (p in held)
+    # a problem and its distractor variant land on the same side
+    assert {p.key for p in ds.load("mawps-asdiv-a:train+distractors@heldout")} <= {p.key for p in held}
+    assert ds.parse_spec("SVAMP:test@heldout") == ("svamp", "test@heldout")
+    from mathdistill.datasets.parts import split_part
+    assert split_part("train+distractors@fit") == ("train+distractors", "fit")
+    assert split_part("class@school.csv") == ("class@school.csv", None)  # a file name keeps its @
+    with pytest.raises(ds.DataError, match=r"@fit, @heldout"):
+        ds.load("svamp:test@half")
+    with pytest.raises(ds.DataError, match=r"unknown split svamp:dev"):
+        ds.load("svamp:dev@fit")
+
+
 # ---------------------------------------------------------------------------------- contamination
 
 

@@ -59,6 +59,24 @@ def test_features_of_failed_and_odd_answers():
     assert numbers_in("It costs $1,200.50 for 3 days, not x2.") == {1200.5, 3.0}
 
 
+def test_prose_arithmetic_is_checked_without_eval():
+    from mathdistill.verifier.features import prose_arithmetic
+
+    assert prose_arithmetic("43 - 21 = 20. The answer is 20.") == (1, 1, [20.0])
+    assert prose_arithmetic("3 x 4 = 12 and (12 + 3) / 5 = 3, so 10 / 3 = 3.33") == (3, 0, [12.0, 3.0, 3.33])
+    assert prose_arithmetic("$1,200 - $200 = $1,000") == (1, 0, [1000.0])
+    assert prose_arithmetic("2x + 3 = 7; 5 / 0 = 1; __import__('os') = 3") == (0, 0, [])  # not calculations
+    q = "Ann had 43 apples and gave 21 away. How many are left?"
+    pool = [cand("cot", "20", text="43 - 21 = 20. The answer is 20."),
+            cand("cot", "22", sample=1, text="43 - 21 = 22. The answer is 22."),
+            cand("cot", "64", sample=2, text="She has 43 + 21 = 64 apples. The answer is 60 + 4."),
+            cand("cot", "7", sample=3, text="She has 43 + 21 = 64 apples. The answer is 7."),
+            cand("pot", "20", text="ans = 43 - 21 - 2")]
+    f = [dict(zip(NAMES, row)) for row in pool_features(q, [Candidate.from_row(c) for c in pool])]
+    assert [x["prose_arithmetic_errors"] for x in f] == [1.0, 0.0, 0.0, 0.0, 0.0]  # programs are computed exactly
+    assert [x["prose_answer_unsupported"] for x in f] == [0.0, 0.0, 0.0, 1.0, 0.0]
+
+
 # ---------------------------------------------------------------------------------------------
 # logistic regression
 
@@ -188,6 +206,9 @@ def test_train_holds_out_validation_by_problem(trained):
     share = sum(is_validation(f"id-{i}", 0.2, 0) for i in range(5000)) / 5000
     assert 0.18 < share < 0.22
     assert [is_validation(f"id-{i}", 0.2, 0) for i in range(100)] != [is_validation(f"id-{i}", 0.2, 1) for i in range(100)]
+    ids = [f"mawps-asdiv-a/train/{i}" for i in range(200)]
+    assert [is_validation(i, 0.2, 0) for i in ids] == [is_validation(i.replace("/train/", "/train+distractors/"), 0.2, 0)
+                                                        for i in ids]  # a variant goes where its source goes
     # the features scorer separates right from wrong better than agreement alone on its validation part
     assert info["validation"]["verifier"]["auroc"] > out["agreement"][0]["validation"]["verifier"]["auroc"]
 

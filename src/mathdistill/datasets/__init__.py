@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from . import asdiv, distractors, files, gsm8k, math23k, mawps, multiarith, svamp, user_files
+from . import asdiv, distractors, files, gsm8k, math23k, mawps, multiarith, parts, svamp, user_files
 from .problem import DataError, Problem, numbers_in
 
 
@@ -43,11 +43,16 @@ EVAL_SPLITS = ("gsm8k:test", "svamp:test", "multiarith:test", "asdiv:test", "maw
 def parse_spec(spec: str) -> tuple[str, str]:
     """'svamp:test' -> ('svamp', 'test'), with clear errors for unknown names.
 
-    'file:path/to/shop.csv' -> ('file', 'shop'), remembering the path under that name."""
+    'file:path/to/shop.csv' -> ('file', 'shop'), remembering the path under that name.
+    Any split may end in @fit or @heldout (`parts`): 80% and 20% of its problems, fixed by their ids."""
     name, sep, split = spec.partition(":")
     name = name.strip().lower()
+    split, part = parts.split_part(split)
+    at = "" if part is None else parts.MARK + part
     if name == user_files.DATASET:
-        return name, user_files.resolve(split)
+        return name, user_files.resolve(split) + at
+    if parts.MARK in split:
+        raise DataError(f"unknown part {spec!r}: a split can end in {', '.join(parts.MARK + p for p in parts.PARTS)}")
     if name not in REGISTRY:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}, "
                         f"or file:PATH for your own .csv/.jsonl")
@@ -59,11 +64,15 @@ def parse_spec(spec: str) -> tuple[str, str]:
     base = split.removesuffix(distractors.SUFFIX)
     if base not in info.splits:
         raise DataError(f"unknown split {name}:{split}; {name} has: {', '.join(info.splits)} "
-                        f"(each also as SPLIT{distractors.SUFFIX}: its problems with a distractor sentence)")
-    return name, split
+                        f"(each also as SPLIT{distractors.SUFFIX}: its problems with a distractor sentence, and as "
+                        f"SPLIT@fit / SPLIT@heldout: 80% / 20% of them by id)")
+    return name, split + at
 
 
 def _load(name: str, split: str) -> tuple[Problem, ...]:
+    base, part = parts.split_part(split)
+    if part is not None:
+        return tuple(parts.select(_load(name, base), part))
     if name == user_files.DATASET:  # read again whenever the file changes (user_files caches by mtime)
         return tuple(user_files.load_split(split))
     return _load_benchmark(name, split)
@@ -75,7 +84,7 @@ _SOURCES: dict[tuple[str, str], frozenset] = {}
 
 def sources(name: str, split: str) -> frozenset:
     """The data files behind a split (empty if it has not been loaded in this process)."""
-    return _SOURCES.get((name, split.removesuffix(distractors.SUFFIX)), frozenset())
+    return _SOURCES.get((name, parts.split_part(split)[0].removesuffix(distractors.SUFFIX)), frozenset())
 
 
 @lru_cache(maxsize=32)

@@ -14,6 +14,9 @@ The features, in `NAMES` order:
 - the question's numbers: the share of them the rationale uses and how many there are; numbers
   the rationale brings in that the question does not have (a program or a system that invents a
   literal is often wrong; a prose rationale writes its intermediate results, so it counts apart);
+- prose arithmetic (CoT only: a program or a system is computed by the sandbox or the solver): the
+  share of the rationale's written calculations ("43 - 21 = 20") whose result is wrong, and whether
+  the answer is neither a result it computed nor a number of the question;
 - the pool: the share of the problem's candidates that give the same answer, the share of its
   thoughts among them, the share within the candidate's own thought, how spread out the pool's
   answers are, and whether the answer is in the most plausible tier present (whole, non-negative).
@@ -34,6 +37,7 @@ NAMES = (
     "thought_cot", "thought_pot", "thought_eot", "answered",
     "whole", "negative", "zero", "log_magnitude", "log_ratio_to_question", "repeats_question_number",
     "question_numbers_used", "log_question_numbers", "invented_literals", "prose_new_numbers", "log_length",
+    "prose_arithmetic_errors", "prose_answer_unsupported",
     "agreement", "agreeing_thoughts", "agreement_within_thought", "answer_spread", "most_plausible_tier",
 )
 AGREEMENT = ("agreement", "agreeing_thoughts", "agreement_within_thought", "answer_spread", "most_plausible_tier")
@@ -41,6 +45,10 @@ AGREEMENT = ("agreement", "agreeing_thoughts", "agreement_within_thought", "answ
 COMMON_CONSTANTS = frozenset({0.0, 1.0, 2.0, 3.0, 4.0, 7.0, 10.0, 12.0, 24.0, 30.0, 52.0, 60.0, 100.0, 365.0,
                               1000.0, 0.5, 0.01, 0.1})
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
+# a written calculation: numbers joined by + - * / x × ÷ (brackets allowed), "=", a number
+_NUM = r"\$?\d+(?:,\d{3})*(?:\.\d+)?"
+_TERM = rf"\(*\s*{_NUM}\s*\)*"
+_CALCULATION = re.compile(rf"(?<![\w.])({_TERM}(?:\s*[-+*/x×÷]\s*{_TERM})+)\s*=\s*({_NUM})(?![\d])")
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,27 @@ def numbers_in(text: str) -> set[float]:
 @functools.lru_cache(maxsize=1 << 16)
 def value(answer: str | None) -> float | None:
     return parse_number(answer) if answer is not None else None
+
+
+def prose_arithmetic(text: str) -> tuple[int, int, list[float]]:
+    """(calculations written, how many are wrong, their stated results) of a prose rationale.
+    The left side is parsed and computed exactly by the EoT expression parser (never eval); a stated
+    result within 1% of the true one counts as right (rounded divisions)."""
+    from ..equations.expressions import ExpressionError, evaluate, parse_expression
+
+    written = wrong = 0
+    results = []
+    for m in _CALCULATION.finditer(text):
+        expr = m.group(1).replace("$", "").replace(",", "").replace("x", "*").replace("×", "*").replace("÷", "/")
+        stated = float(m.group(2).replace("$", "").replace(",", ""))
+        try:
+            true = float(evaluate(parse_expression(expr)))
+        except (ExpressionError, ValueError, ZeroDivisionError, OverflowError):
+            continue
+        written += 1
+        wrong += abs(true - stated) > 0.01 * max(1.0, abs(true))
+        results.append(stated)
+    return written, wrong, results
 
 
 def _log(x: float) -> float:
@@ -111,6 +140,12 @@ def pool_features(question: str, pool: Sequence[Candidate]) -> list[list[float]]
         f["prose_new_numbers"] = 0.0 if formal else _log(len(new))
         f["log_length"] = _log(len(c.text) / 100)
         f["answer_spread"] = spread
+        if not formal:
+            written, wrong, results = prose_arithmetic(c.text)
+            f["prose_arithmetic_errors"] = wrong / written if written else 0.0
+            if v is not None:
+                known = [*results, *q_numbers]
+                f["prose_answer_unsupported"] = float(not any(abs(v - x) <= 1e-9 * max(1.0, abs(x)) for x in known))
         if v is not None:
             same = [j for j in answered if group_of[j] == group_of[i]]
             own = [j for j in range(len(pool)) if pool[j].thought == c.thought]

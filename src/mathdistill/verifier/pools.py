@@ -73,15 +73,20 @@ def load_pools(sources: Sequence[str], thoughts: Sequence[str], k: int | None) -
 
 
 def is_validation(problem_id: str, fraction: float, seed: int) -> bool:
-    """A stable, order-free draw: the same id lands on the same side for a seed on any machine."""
-    h = int.from_bytes(hashlib.sha256(f"{seed}\x00{problem_id}".encode()).digest()[:8], "big")
+    """A stable, order-free draw: the same id lands on the same side for a seed on any machine, and
+    so does a problem's `+distractors` variant (same source id), so validation never sees a
+    near-copy of a problem the verifier was fitted on."""
+    dataset, _, rest = problem_id.partition("/")
+    split, _, key = rest.partition("/")
+    source = f"{dataset}/{split.split('+')[0]}/{key}" if key else problem_id
+    h = int.from_bytes(hashlib.sha256(f"{seed}\x00{source}".encode()).digest()[:8], "big")
     return h / 2 ** 64 < fraction
 
 
 def normal_spec(spec: str) -> str:
-    """`SVAMP:test`, ` svamp:test ` and `svamp:test+distractors` -> `svamp:test`."""
+    """`SVAMP:test`, ` svamp:test `, `svamp:test+distractors` and `svamp:test@heldout` -> `svamp:test`."""
     name, split = ds.parse_spec(spec.strip())
-    return f"{name}:{split}".split("+")[0].lower()
+    return f"{name}:{split}".split("@")[0].split("+")[0].lower()
 
 
 def guard(pools: list[ProblemPool], eval_splits: Sequence[str], sources: Sequence[str]) -> tuple[list, list[str], dict]:
