@@ -3,7 +3,7 @@
     python scripts/verifier_regrade.py results/verifier/svamp_fit_greedy
 
 reads the candidates it names (metrics.json `config.candidates`, or the committed copy
-`candidates.jsonl.gz` in the directory when there is one), the verdicts in them, the scores
+`predictions.jsonl.gz` in the directory when there is one), the verdicts in them, the scores
 (scores.jsonl.gz) and each verifier's calibration and thresholds (metrics.json), recomputes every
 selection's accuracy, coverage, AUROC and ECE, and exits 1 if any number differs from metrics.json.
 """
@@ -24,7 +24,7 @@ def main() -> int:
     ap.add_argument("--candidates", nargs="*", help="sample runs (default: the committed copy, else the config's)")
     args = ap.parse_args()
     metrics = json.loads((args.dir / "metrics.json").read_text())
-    copy = args.dir / "candidates.jsonl.gz"
+    copy = args.dir / "predictions.jsonl.gz"
     sources = args.candidates or ([str(copy)] if copy.is_file() else metrics["config"]["candidates"])
     again = regrade(args.dir, sources)
     if again == metrics["splits"]:

@@ -27,9 +27,13 @@ def split_part(split: str) -> tuple[str, str | None]:
     return (base, part) if sep and part in PARTS else (split, None)
 
 
+def draw(text: str) -> float:
+    """A uniform number in [0, 1) fixed by `text` (SHA-256): the same on any machine and in any order."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2 ** 64
+
+
 def held_out(dataset: str, key: str) -> bool:
-    h = int.from_bytes(hashlib.sha256(f"{dataset}/{key}".encode()).digest()[:8], "big")
-    return h / 2 ** 64 < HELD_OUT
+    return draw(f"{dataset}/{key}") < HELD_OUT
 
 
 def select(problems, part: str) -> list:

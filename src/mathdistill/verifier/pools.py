@@ -3,13 +3,14 @@ guard that keeps a verifier's training problems apart from the splits it will be
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import datasets as ds
+from ..datasets.distractors import SUFFIX
+from ..datasets.parts import draw, split_part
 from ..evaluate.candidates import FILE as CANDIDATES
 from ..jsonl import RecordError, iter_jsonl_tolerant
 
@@ -79,14 +80,13 @@ def is_validation(problem_id: str, fraction: float, seed: int) -> bool:
     dataset, _, rest = problem_id.partition("/")
     split, _, key = rest.partition("/")
     source = f"{dataset}/{split.split('+')[0]}/{key}" if key else problem_id
-    h = int.from_bytes(hashlib.sha256(f"{seed}\x00{source}".encode()).digest()[:8], "big")
-    return h / 2 ** 64 < fraction
+    return draw(f"{seed}\x00{source}") < fraction
 
 
 def normal_spec(spec: str) -> str:
     """`SVAMP:test`, ` svamp:test `, `svamp:test+distractors` and `svamp:test@heldout` -> `svamp:test`."""
     name, split = ds.parse_spec(spec.strip())
-    return f"{name}:{split}".split("@")[0].split("+")[0].lower()
+    return f"{name}:{split_part(split)[0].removesuffix(SUFFIX)}".lower()
 
 
 def guard(pools: list[ProblemPool], eval_splits: Sequence[str], sources: Sequence[str]) -> tuple[list, list[str], dict]:
